@@ -1,0 +1,105 @@
+package v1alpha1
+
+// Condition types, following the kstatus conventions
+// (https://github.com/kubernetes-sigs/cli-utils/blob/master/pkg/kstatus/README.md).
+const (
+	// ConditionReady is True while the target Secret holds an unexpired token
+	// obtained for the current spec and credentials.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is working towards
+	// Ready: the first token request, or retries after transient errors.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the controller cannot make progress
+	// without a human: wrong credentials, a refused scope, a conflicting
+	// Secret. Ready is then False with the same reason.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons. They are part of the API: alerts and runbooks key on them.
+const (
+	// ReasonTokenReady (Ready=True): the Secret holds a valid token.
+	ReasonTokenReady = "TokenReady"
+	// ReasonTokenExpired (Ready=False, with Reconciling=True): renewal kept
+	// failing until the token in the Secret expired. The stale token is kept
+	// in the Secret; recovery is automatic once the endpoint answers.
+	ReasonTokenExpired = "TokenExpired"
+
+	// ReasonCredentialsNotFound (Stalled): the credentials Secret does not exist.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonCredentialsKeyMissing (Stalled): a key is missing or empty in the
+	// credentials Secret. The message names the key.
+	ReasonCredentialsKeyMissing = "CredentialsKeyMissing"
+	// ReasonInvalidClient (Stalled): the endpoint answered invalid_client.
+	ReasonInvalidClient = "InvalidClient"
+	// ReasonInvalidScope (Stalled): the endpoint answered invalid_scope.
+	ReasonInvalidScope = "InvalidScope"
+	// ReasonUnauthorizedClient (Stalled): the endpoint answered
+	// unauthorized_client (the client may not use this grant).
+	ReasonUnauthorizedClient = "UnauthorizedClient"
+	// ReasonTokenRequestRejected (Stalled): the endpoint refused the request
+	// with another OAuth error or 4xx status (invalid_request,
+	// unsupported_grant_type, invalid_grant, a redirect...).
+	ReasonTokenRequestRejected = "TokenRequestRejected"
+	// ReasonSecretConflict (Stalled): the target Secret exists and belongs to
+	// someone else (a Secret tokensync did not create, with creationPolicy
+	// Owner or Orphan), or another OAuthClientToken already writes it.
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonTargetSecretNotFound (Stalled): creationPolicy is Merge and the
+	// Secret to merge into does not exist yet.
+	ReasonTargetSecretNotFound = "TargetSecretNotFound"
+	// ReasonInsecureTokenURL (Stalled): the token URL uses plain http and the
+	// manager was not started with --allow-insecure-http.
+	ReasonInsecureTokenURL = "InsecureTokenURL"
+	// ReasonInvalidSpec (Stalled): the spec cannot be used as written (a
+	// check the API server could not make at admission).
+	ReasonInvalidSpec = "InvalidSpec"
+
+	// ReasonTokenEndpointUnavailable (Reconciling): a transient failure
+	// reaching the endpoint (timeout, connection refused, 5xx, 429). Retried
+	// with exponential backoff that honours Retry-After.
+	ReasonTokenEndpointUnavailable = "TokenEndpointUnavailable"
+	// ReasonInvalidTokenResponse (Reconciling): the endpoint answered 2xx with
+	// a body that is not a usable token response. Retried with backoff.
+	ReasonInvalidTokenResponse = "InvalidTokenResponse"
+	// ReasonSecretWriteFailed (Reconciling): writing the target Secret failed.
+	// Retried with backoff.
+	ReasonSecretWriteFailed = "SecretWriteFailed"
+)
+
+// Event reasons.
+const (
+	// EventTokenIssued: the first token was written to the Secret.
+	EventTokenIssued = "TokenIssued"
+	// EventTokenRotated: a new token replaced the previous one.
+	EventTokenRotated = "TokenRotated"
+	// EventTokenRequestFailed: an attempt failed (emitted when a failure
+	// starts or its reason changes, not on every retry).
+	EventTokenRequestFailed = "TokenRequestFailed"
+	// EventTokenRecovered: a token was obtained after failures.
+	EventTokenRecovered = "TokenRecovered"
+)
+
+// Labels and annotations tokensync puts on the Secrets it writes.
+const (
+	// ManagedLabel marks Secrets written by tokensync. The manager caches
+	// only Secrets with this label.
+	ManagedLabel = "oauth.tokensync.io/managed"
+	// OwnerAnnotation names the OAuthClientToken (same namespace) that
+	// writes the Secret.
+	OwnerAnnotation = "oauth.tokensync.io/owner"
+	// ConfigHashAnnotation is a digest of the inputs the current token was
+	// obtained with (provider spec and credentials); a change means a new
+	// token is due. It is a one-way SHA-256 digest, never the inputs.
+	ConfigHashAnnotation = "oauth.tokensync.io/config-hash"
+	// TokenHashAnnotation is a SHA-256 digest of the access token written, so
+	// that an edited token is detected and repaired.
+	TokenHashAnnotation = "oauth.tokensync.io/token-hash"
+	// TokenTypeAnnotation, IssuedAtAnnotation, ExpiresAtAnnotation and
+	// RenewAtAnnotation record the token's type and timing on the Secret
+	// itself, so that a restart or a lost status never forces a new token and
+	// edited keys are repaired without one.
+	TokenTypeAnnotation = "oauth.tokensync.io/token-type"
+	IssuedAtAnnotation  = "oauth.tokensync.io/issued-at"
+	ExpiresAtAnnotation = "oauth.tokensync.io/expires-at"
+	RenewAtAnnotation   = "oauth.tokensync.io/renew-at"
+)
