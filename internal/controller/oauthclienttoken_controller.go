@@ -1,0 +1,354 @@
+// Package controller reconciles OAuthClientToken objects: it obtains a token
+// from the provider's token endpoint, keeps it in the target Secret, renews
+// it before it expires and reports what it did in status.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/oauth"
+)
+
+// FieldManager is the server-side apply field manager tokensync writes
+// Secrets under.
+const FieldManager = "tokensync"
+
+// DefaultMinRefreshInterval is the default floor between two token requests
+// for one object, whatever the token's lifetime.
+const DefaultMinRefreshInterval = 10 * time.Second
+
+// TokenSource obtains tokens from a token endpoint. *oauth.Client implements it.
+type TokenSource interface {
+	Token(ctx context.Context, req oauth.Request) (*oauth.Token, error)
+}
+
+// OAuthClientTokenReconciler reconciles OAuthClientToken objects.
+type OAuthClientTokenReconciler struct {
+	// Client reads OAuthClientTokens and tokensync-managed Secrets from the
+	// manager's cache and writes through the API server.
+	client.Client
+	// APIReader reads credentials Secrets directly from the API server, so
+	// that they never enter a cache.
+	APIReader client.Reader
+	// SecretMetadata reads the metadata of any Secret (a metadata-only cache
+	// set up by SetupWithManager).
+	SecretMetadata client.Reader
+	// Recorder emits events.
+	Recorder events.EventRecorder
+	// Clock is injected so tests control time.
+	Clock clock.PassiveClock
+	// Tokens requests tokens.
+	Tokens TokenSource
+	// AllowInsecureHTTP lets token URLs use plain http (local testing only).
+	AllowInsecureHTTP bool
+	// MinRefreshInterval is the floor between two token requests for one
+	// object, so a tiny expires_in cannot make the controller hot-loop.
+	MinRefreshInterval time.Duration
+	// Jitter returns a random duration in [0, max) subtracted from renewal
+	// times. Nil means no jitter.
+	Jitter func(max time.Duration) time.Duration
+
+	mu sync.Mutex
+	// gates holds, per object, the earliest time the next token request may
+	// be sent after a failure, for the inputs (config hash) that failed. It
+	// keeps watch events from bypassing the backoff. In memory only: after a
+	// restart one early retry is harmless.
+	gates map[types.NamespacedName]gate
+}
+
+type gate struct {
+	hash      string
+	notBefore time.Time
+}
+
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// result is what one reconcile achieved.
+type result struct {
+	// token is the token the target Secret holds for the current inputs,
+	// if any (possibly expired).
+	token *storedToken
+	// issued is set when a new token was written in this reconcile, with
+	// the scopes the endpoint granted.
+	issued bool
+	scopes []string
+	// requeueAfter is when to look again on success.
+	requeueAfter time.Duration
+	// repaired is set when the Secret was rewritten from the token it held.
+	repaired bool
+	// gated is set when a retry was held back by the backoff gate: status
+	// stays as the failure left it.
+	gated bool
+	// hash is the config hash of the inputs, once the credentials were read.
+	hash string
+}
+
+func (r result) outcome() string {
+	switch {
+	case r.issued:
+		return "issued"
+	case r.repaired:
+		return "repaired"
+	case r.gated:
+		return "backoff"
+	default:
+		return "unchanged"
+	}
+}
+
+// Reconcile fetches the object, reconciles it, and patches its status once,
+// in a single place, from what the reconcile found.
+func (r *OAuthClientTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	obj := &v1alpha1.OAuthClientToken{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.clearGate(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		// The target Secret, when owned, goes with the object through
+		// garbage collection.
+		return ctrl.Result{}, nil
+	}
+
+	orig := obj.DeepCopy()
+	res, recErr := r.reconcile(ctx, obj)
+	if recErr != nil {
+		if _, isStalled := reasonOf(recErr); !isStalled {
+			var te *transientError
+			if !errors.As(recErr, &te) {
+				// An API-server error (cache, list, read): let
+				// controller-runtime retry with its rate limiter; the status
+				// stays as it was.
+				return ctrl.Result{}, recErr
+			}
+		}
+	}
+	requeue := r.summarize(ctx, obj, res, recErr)
+
+	if !equality.Semantic.DeepEqual(orig.Status, obj.Status) {
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
+		}
+	}
+	if recErr != nil {
+		reason, _ := reasonOf(recErr)
+		log.Info("token not refreshed", "outcome", "failed", "reason", reason, "error", recErr.Error(), "retryIn", requeue.String())
+	} else {
+		log.V(1).Info("reconciled", "outcome", res.outcome(), "secret", obj.TargetName(), "requeueAfter", requeue.String())
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+
+// reconcile makes the target Secret hold a valid token for the current spec
+// and credentials. It returns a typed error (stalled or transient) for
+// failures the status must report.
+func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha1.OAuthClientToken) (result, error) {
+	now := r.Clock.Now()
+	obj.Status.SecretName = obj.TargetName()
+	policy := creationPolicy(obj)
+
+	if err := r.checkTokenURL(obj.Spec.Provider.TokenURL); err != nil {
+		return result{}, err
+	}
+	if err := r.checkPeers(ctx, obj); err != nil {
+		return result{}, err
+	}
+	live, err := r.targetSecret(ctx, obj, policy)
+	if err != nil {
+		return result{}, err
+	}
+	creds, err := r.readCredentials(ctx, obj)
+	if err != nil {
+		return result{}, err
+	}
+	hash := configHash(&obj.Spec.Provider, creds)
+	res := result{hash: hash}
+
+	current, ok := readStoredToken(live, hash)
+	if ok {
+		res.token = &current
+		if now.Before(current.renewAt) && now.Before(current.expiresAt) {
+			// The Secret holds a valid token for these inputs: repair any
+			// edited key or label from it, with no token request.
+			ac := secretApplyConfig(obj, policy, current, hash)
+			if !secretUpToDate(live, ac) {
+				if err := r.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+					return res, transient(v1alpha1.ReasonSecretWriteFailed, 0, "writing Secret %s: %v", obj.TargetName(), err)
+				}
+				res.repaired = true
+			}
+			r.clearGate(client.ObjectKeyFromObject(obj))
+			res.requeueAfter = current.renewAt.Sub(now)
+			return res, nil
+		}
+	}
+
+	key := client.ObjectKeyFromObject(obj)
+	if wait, held := r.gated(key, hash, now); held {
+		res.gated = true
+		res.requeueAfter = wait
+		return res, nil
+	}
+
+	issuedAt := now.Truncate(time.Second)
+	tok, err := r.Tokens.Token(ctx, tokenRequest(obj, creds))
+	if err != nil {
+		return res, tokenError(obj, err)
+	}
+	lifetime := tok.ExpiresIn
+	if lifetime <= 0 {
+		lifetime = defaultLifetime(obj)
+	}
+	next := storedToken{
+		accessToken: tok.AccessToken,
+		tokenType:   tok.TokenType,
+		issuedAt:    issuedAt,
+		expiresAt:   issuedAt.Add(lifetime).Truncate(time.Second),
+	}
+	next.renewAt = renewalTime(next.issuedAt, next.expiresAt, renewBefore(obj), r.minRefreshInterval(), r.Jitter).Truncate(time.Second)
+	if !next.renewAt.After(now) {
+		next.renewAt = now.Add(r.minRefreshInterval()).Truncate(time.Second)
+	}
+
+	ac := secretApplyConfig(obj, policy, next, hash)
+	if err := r.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return res, transient(v1alpha1.ReasonSecretWriteFailed, 0, "writing Secret %s: %v", obj.TargetName(), err)
+	}
+	r.clearGate(key)
+	res.token = &next
+	res.issued = true
+	res.scopes = tok.Scopes
+	res.requeueAfter = next.renewAt.Sub(now)
+	return res, nil
+}
+
+// summarize records the outcome in status (conditions, timing, failures),
+// emits events on transitions, and returns when to reconcile again.
+func (r *OAuthClientTokenReconciler) summarize(ctx context.Context, obj *v1alpha1.OAuthClientToken, res result, recErr error) time.Duration {
+	now := r.Clock.Now()
+	st := &obj.Status
+	gen := obj.Generation
+	if res.gated {
+		// A retry held back by backoff: nothing new to report.
+		return res.requeueAfter
+	}
+
+	if recErr == nil {
+		tok := res.token
+		failedBefore := st.FailedAttempts
+		hadToken := st.IssuedAt != nil
+		st.TokenType = tok.tokenType
+		st.IssuedAt = timePtr(tok.issuedAt)
+		st.ExpiresAt = timePtr(tok.expiresAt)
+		st.RenewAt = timePtr(tok.renewAt)
+		if res.issued {
+			st.Scopes = res.scopes
+		}
+		st.FailedAttempts = 0
+		st.LastFailureTime = nil
+		msg := fmt.Sprintf("Secret %s holds a token valid until %s; renewal at %s", obj.TargetName(), formatTime(tok.expiresAt), formatTime(tok.renewAt))
+		setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonTokenReady, msg)
+		apimeta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
+		apimeta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
+		st.ObservedGeneration = gen
+		if res.issued {
+			switch {
+			case failedBefore > 0:
+				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenRecovered, "Issue", "Token obtained after %d failed attempts; valid until %s", failedBefore, formatTime(tok.expiresAt))
+			case hadToken:
+				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenRotated, "Rotate", "New token written to Secret %s; valid until %s", obj.TargetName(), formatTime(tok.expiresAt))
+			default:
+				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenIssued, "Issue", "Token written to Secret %s; valid until %s", obj.TargetName(), formatTime(tok.expiresAt))
+			}
+		}
+		return max(res.requeueAfter, time.Second)
+	}
+
+	reason, isStalled := reasonOf(recErr)
+	msg := recErr.Error()
+	prevReason := ""
+	if c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil && c.Status != metav1.ConditionTrue {
+		prevReason = c.Reason
+	}
+	if c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReconciling); c != nil && c.Status == metav1.ConditionTrue {
+		prevReason = c.Reason
+	}
+	st.FailedAttempts++
+	st.LastFailureTime = timePtr(now.Truncate(time.Second))
+	st.ObservedGeneration = gen
+	if st.FailedAttempts == 1 || prevReason != reason {
+		r.event(obj, corev1.EventTypeWarning, v1alpha1.EventTokenRequestFailed, "Refresh", "%s: %s", reason, msg)
+	}
+
+	var delay time.Duration
+	if isStalled {
+		setCondition(obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+		setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		apimeta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
+		delay = backoff(st.FailedAttempts, stalledBaseBackoff, stalledMaxBackoff, 0)
+	} else {
+		var te *transientError
+		retryAfter := time.Duration(0)
+		if errors.As(recErr, &te) {
+			retryAfter = te.retryAfter
+		}
+		delay = backoff(st.FailedAttempts, baseBackoff, maxBackoff, 0)
+		tok := res.token
+		if tok != nil && now.Before(tok.expiresAt) {
+			// Retry before the current token expires, however long the
+			// backoff has grown.
+			if left := tok.expiresAt.Sub(now); delay > left/2 {
+				delay = max(left/2, r.minRefreshInterval())
+			}
+		}
+		delay = max(delay, retryAfter)
+		setCondition(obj, v1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg)
+		apimeta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
+		switch {
+		case tok != nil && now.Before(tok.expiresAt):
+			// The consumer still holds a valid token: Ready stays True.
+			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonTokenReady,
+				fmt.Sprintf("Secret %s holds a token valid until %s; renewal failing, retrying: %s", obj.TargetName(), formatTime(tok.expiresAt), msg))
+		case tok != nil:
+			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired,
+				fmt.Sprintf("the token in Secret %s expired at %s; renewal failing, retrying: %s", obj.TargetName(), formatTime(tok.expiresAt), msg))
+		default:
+			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		}
+	}
+	if res.hash != "" {
+		// Hold back further requests with the same inputs until the
+		// backoff has passed, whatever events arrive meanwhile.
+		r.setGate(client.ObjectKeyFromObject(obj), res.hash, now.Add(delay))
+	}
+	return delay
+}

@@ -1,0 +1,293 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/oauth"
+)
+
+// Field indexes on OAuthClientToken, used to map Secret events to the objects
+// that depend on them.
+const (
+	credentialsIndex = "spec.credentialsRef.name"
+	targetIndex      = "spec.target.name"
+)
+
+var secretTypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+
+func creationPolicy(obj *v1alpha1.OAuthClientToken) v1alpha1.CreationPolicy {
+	if obj.Spec.Target != nil && obj.Spec.Target.CreationPolicy != "" {
+		return obj.Spec.Target.CreationPolicy
+	}
+	return v1alpha1.CreationPolicyOwner
+}
+
+func defaultLifetime(obj *v1alpha1.OAuthClientToken) time.Duration {
+	if r := obj.Spec.Refresh; r != nil && r.DefaultLifetime != nil && r.DefaultLifetime.Duration > 0 {
+		return r.DefaultLifetime.Duration
+	}
+	return v1alpha1.DefaultLifetimeSeconds * time.Second
+}
+
+func renewBefore(obj *v1alpha1.OAuthClientToken) time.Duration {
+	if r := obj.Spec.Refresh; r != nil && r.RenewBefore != nil {
+		return r.RenewBefore.Duration
+	}
+	return 0
+}
+
+func (r *OAuthClientTokenReconciler) minRefreshInterval() time.Duration {
+	if r.MinRefreshInterval > 0 {
+		return r.MinRefreshInterval
+	}
+	return DefaultMinRefreshInterval
+}
+
+// checkTokenURL refuses what admission cannot: plain http when the manager
+// does not allow it.
+func (r *OAuthClientTokenReconciler) checkTokenURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return stalled(v1alpha1.ReasonInvalidSpec, "tokenURL %q is not an absolute URL", oauth.RedactedURL(raw))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if r.AllowInsecureHTTP {
+			return nil
+		}
+		return stalled(v1alpha1.ReasonInsecureTokenURL, "tokenURL %s uses plain http; use https (the manager accepts http only with --allow-insecure-http, for local testing)", oauth.RedactedURL(raw))
+	default:
+		return stalled(v1alpha1.ReasonInvalidSpec, "tokenURL scheme %q is not https", u.Scheme)
+	}
+}
+
+// checkPeers refuses a target Secret that an older OAuthClientToken in the
+// namespace already names: the first one keeps it, neither overwrites the
+// other.
+func (r *OAuthClientTokenReconciler) checkPeers(ctx context.Context, obj *v1alpha1.OAuthClientToken) error {
+	var peers v1alpha1.OAuthClientTokenList
+	if err := r.List(ctx, &peers, client.InNamespace(obj.Namespace), client.MatchingFields{targetIndex: obj.TargetName()}); err != nil {
+		return fmt.Errorf("listing OAuthClientTokens: %w", err)
+	}
+	for i := range peers.Items {
+		p := &peers.Items[i]
+		if p.UID == obj.UID || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if olderThan(p, obj) {
+			return stalled(v1alpha1.ReasonSecretConflict, "Secret %s is already written by OAuthClientToken %s; choose another target.name", obj.TargetName(), p.Name)
+		}
+	}
+	return nil
+}
+
+func olderThan(a, b *v1alpha1.OAuthClientToken) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// targetSecret checks who the target Secret belongs to and returns it when
+// tokensync manages it (nil when it does not exist yet or is to be merged
+// into for the first time).
+func (r *OAuthClientTokenReconciler) targetSecret(ctx context.Context, obj *v1alpha1.OAuthClientToken, policy v1alpha1.CreationPolicy) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.TargetName()}
+	meta := &metav1.PartialObjectMetadata{TypeMeta: secretTypeMeta}
+	if err := r.SecretMetadata.Get(ctx, key, meta); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading Secret %s metadata: %w", key.Name, err)
+		}
+		if policy == v1alpha1.CreationPolicyMerge {
+			return nil, stalled(v1alpha1.ReasonTargetSecretNotFound, "Secret %s does not exist; creationPolicy Merge writes into an existing Secret (create it, or use creationPolicy Owner)", key.Name)
+		}
+		return nil, nil
+	}
+	managed := meta.Labels[v1alpha1.ManagedLabel] == "true"
+	if owner := meta.Annotations[v1alpha1.OwnerAnnotation]; managed && owner != obj.Name {
+		// Written by another OAuthClientToken: refuse while that one
+		// exists, adopt what a deleted one left behind.
+		other := &v1alpha1.OAuthClientToken{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: owner}, other)
+		if err == nil {
+			return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s is written by OAuthClientToken %s; choose another target.name", key.Name, owner)
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading OAuthClientToken %s: %w", owner, err)
+		}
+	}
+	if !managed {
+		if policy != v1alpha1.CreationPolicyMerge {
+			return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s exists and was not created by tokensync; tokensync will not take it over with creationPolicy %s (delete it, choose another target.name, or use creationPolicy Merge)", key.Name, policy)
+		}
+		return nil, nil
+	}
+	for _, ref := range meta.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller && ref.UID != obj.UID && policy == v1alpha1.CreationPolicyOwner {
+			if ref.Kind != "OAuthClientToken" {
+				return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s is controlled by %s %s", key.Name, ref.Kind, ref.Name)
+			}
+		}
+	}
+	live := &corev1.Secret{}
+	if err := r.Get(ctx, key, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The managed-Secret cache has not seen it yet.
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+	}
+	return live, nil
+}
+
+// readCredentials reads the client credentials with a direct GET, so that
+// credentials Secrets are never cached by the manager.
+func (r *OAuthClientTokenReconciler) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientToken) (credentials, error) {
+	ref := obj.Spec.CredentialsRef
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return credentials{}, stalled(v1alpha1.ReasonCredentialsNotFound, "credentials Secret %s not found", ref.Name)
+		}
+		return credentials{}, fmt.Errorf("reading credentials Secret %s: %w", ref.Name, err)
+	}
+	idKey := keyOr(ref.ClientIDKey, v1alpha1.DefaultClientIDKey)
+	secretKey := keyOr(ref.ClientSecretKey, v1alpha1.DefaultClientSecretKey)
+	var c credentials
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{idKey, &c.clientID}, {secretKey, &c.clientSecret}} {
+		v, ok := s.Data[k.key]
+		if !ok {
+			return credentials{}, stalled(v1alpha1.ReasonCredentialsKeyMissing, "credentials Secret %s has no key %q", ref.Name, k.key)
+		}
+		if len(v) == 0 {
+			return credentials{}, stalled(v1alpha1.ReasonCredentialsKeyMissing, "credentials Secret %s has an empty value for key %q", ref.Name, k.key)
+		}
+		*k.dst = string(v)
+	}
+	return c, nil
+}
+
+func keyOr(k, def string) string {
+	if k == "" {
+		return def
+	}
+	return k
+}
+
+func tokenRequest(obj *v1alpha1.OAuthClientToken, c credentials) oauth.Request {
+	p := obj.Spec.Provider
+	req := oauth.Request{
+		TokenURL:     p.TokenURL,
+		AuthMethod:   oauth.AuthMethod(p.AuthMethod),
+		ClientID:     c.clientID,
+		ClientSecret: c.clientSecret,
+		Scopes:       p.Scopes,
+		Audience:     p.Audience,
+		ExtraParams:  p.ExtraParams,
+	}
+	if req.AuthMethod == "" {
+		req.AuthMethod = oauth.AuthMethodAuto
+	}
+	if p.Timeout != nil {
+		req.Timeout = p.Timeout.Duration
+	}
+	return req
+}
+
+// tokenError turns a token-client error into a typed reconcile error with
+// the condition reason to report. Messages quote the provider's error and
+// error_description, never the request.
+func tokenError(obj *v1alpha1.OAuthClientToken, err error) error {
+	host := oauth.RedactedURL(obj.Spec.Provider.TokenURL)
+	oe, ok := oauth.AsError(err)
+	if !ok {
+		return transient(v1alpha1.ReasonTokenEndpointUnavailable, 0, "token request to %s failed: %v", host, err)
+	}
+	switch oe.Kind {
+	case oauth.KindTransient:
+		return transient(v1alpha1.ReasonTokenEndpointUnavailable, oe.RetryAfter, "token request to %s failed: %v", host, oe)
+	case oauth.KindInvalidResponse:
+		return transient(v1alpha1.ReasonInvalidTokenResponse, oe.RetryAfter, "token endpoint %s returned an unusable response: %v", host, oe)
+	case oauth.KindConfig:
+		return stalled(v1alpha1.ReasonInvalidSpec, "cannot request a token from %s: %v", host, oe)
+	}
+	reason := v1alpha1.ReasonTokenRequestRejected
+	switch oe.Code {
+	case "invalid_client":
+		reason = v1alpha1.ReasonInvalidClient
+	case "invalid_scope":
+		reason = v1alpha1.ReasonInvalidScope
+	case "unauthorized_client":
+		reason = v1alpha1.ReasonUnauthorizedClient
+	}
+	return stalled(reason, "token endpoint %s refused the request: %v", host, oe)
+}
+
+func (r *OAuthClientTokenReconciler) gated(key types.NamespacedName, hash string, now time.Time) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.gates[key]
+	if !ok || g.hash != hash || !now.Before(g.notBefore) {
+		return 0, false
+	}
+	return g.notBefore.Sub(now), true
+}
+
+func (r *OAuthClientTokenReconciler) setGate(key types.NamespacedName, hash string, notBefore time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gates == nil {
+		r.gates = map[types.NamespacedName]gate{}
+	}
+	r.gates[key] = gate{hash: hash, notBefore: notBefore}
+}
+
+func (r *OAuthClientTokenReconciler) clearGate(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.gates, key)
+}
+
+func (r *OAuthClientTokenReconciler) event(obj *v1alpha1.OAuthClientToken, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func setCondition(obj *v1alpha1.OAuthClientToken, condType string, status metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&obj.Status.Conditions, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(msg, 1024),
+		ObservedGeneration: obj.Generation,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+func timePtr(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.UTC())
+	return &mt
+}
