@@ -64,6 +64,18 @@ func (h *harness) syncCache(objs ...client.Object) {
 	h.t.Helper()
 	err := wait.PollUntilContextTimeout(h.ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 		for _, o := range objs {
+			if _, isSecret := o.(*corev1.Secret); isSecret {
+				// Checked below when it exists; a deleted one must be gone
+				// from the metadata cache too.
+				err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), &corev1.Secret{})
+				if apierrors.IsNotFound(err) {
+					m := &metav1.PartialObjectMetadata{TypeMeta: secretTypeMeta}
+					if err := metaReader.Get(ctx, client.ObjectKeyFromObject(o), m); !apierrors.IsNotFound(err) {
+						return false, nil
+					}
+				}
+				continue
+			}
 			fresh := o.DeepCopyObject().(client.Object)
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), fresh); err != nil {
 				if apierrors.IsNotFound(err) {
