@@ -1,0 +1,301 @@
+//go:build e2e
+
+// Package e2e runs the built manager binary as a process, under the RBAC of
+// config/rbac (a ServiceAccount token, not cluster-admin), against a real
+// kube-apiserver and etcd (envtest) and a real OAuth 2.0 server (Django OAuth
+// Toolkit), and drives it with kubectl as a user would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tokensync/tokensync/test/dot"
+)
+
+const (
+	operatorNS = "tokensync-system"
+	appNS      = "shop"
+	// A client secret with the characters RFC 6749 section 2.3.1 makes
+	// clients URL-encode in Basic credentials.
+	clientID     = "payments-e2e"
+	clientSecret = "s3cr:et/with+plus and space"
+	rotated      = "r0tated:/+ secret"
+)
+
+var (
+	repoRoot   string
+	kubectlBin string
+	adminKC    string
+	managerKC  string
+	oauthSrv   *dot.Server
+	// everything the manager printed, for the leak check
+	managerOut = &syncBuffer{}
+	mgrProc    *exec.Cmd
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "e2e setup: "+format+"\n", args...)
+		return 1
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	managerBin := os.Getenv("TOKENSYNC_MANAGER_BIN")
+	if assets == "" || managerBin == "" {
+		return fail("KUBEBUILDER_ASSETS and TOKENSYNC_MANAGER_BIN must be set: run `make test-e2e`")
+	}
+	if err := dot.Available(); err != nil {
+		return fail("%v", err)
+	}
+	wd, _ := os.Getwd()
+	repoRoot = filepath.Join(wd, "..", "..")
+	kubectlBin = filepath.Join(assets, "kubectl")
+	if _, err := os.Stat(kubectlBin); err != nil {
+		return fail("no kubectl in %s", assets)
+	}
+	tmp, err := os.MkdirTemp("", "tokensync-e2e-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	env := &envtest.Environment{}
+	if _, err := env.Start(); err != nil {
+		return fail("starting the control plane: %v", err)
+	}
+	defer func() { _ = env.Stop() }()
+	admin, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fail("%v", err)
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		return fail("%v", err)
+	}
+	adminKC = filepath.Join(tmp, "admin.kubeconfig")
+	if err := os.WriteFile(adminKC, kc, 0o600); err != nil {
+		return fail("%v", err)
+	}
+
+	// Install the CRD and the manager's RBAC exactly as shipped.
+	if out, err := kubectl("apply", "--server-side", "-k", filepath.Join(repoRoot, "test", "e2e", "install")); err != nil {
+		return fail("installing CRD and RBAC: %v\n%s", err, out)
+	}
+	if out, err := kubectl("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io", "--timeout=60s"); err != nil {
+		return fail("%v\n%s", err, out)
+	}
+	// The manager authenticates as its ServiceAccount.
+	saToken, err := kubectl("create", "token", "tokensync-controller-manager", "-n", operatorNS, "--duration=2h")
+	if err != nil {
+		return fail("creating a ServiceAccount token: %v\n%s", err, saToken)
+	}
+	managerKC = filepath.Join(tmp, "manager.kubeconfig")
+	if err := writeTokenKubeconfig(managerKC, kc, strings.TrimSpace(saToken)); err != nil {
+		return fail("%v", err)
+	}
+
+	ctx := context.Background()
+	oauthSrv, err = dot.Start(ctx, dot.Options{Stderr: os.Stderr})
+	if err != nil {
+		return fail("starting Django OAuth Toolkit: %v", err)
+	}
+	defer func() { _ = oauthSrv.Stop() }()
+	if err := oauthSrv.CreateApplication(ctx, clientID, clientSecret); err != nil {
+		return fail("%v", err)
+	}
+
+	if err := startManager(managerBin); err != nil {
+		return fail("%v", err)
+	}
+	defer stopManager()
+	return m.Run()
+}
+
+func startManager(bin string) error {
+	probe, err := freePort()
+	if err != nil {
+		return err
+	}
+	mgrProc = exec.Command(bin,
+		"--kubeconfig", managerKC,
+		"--allow-insecure-http", // Django's development server speaks plain http on loopback
+		"--leader-elect",
+		"--leader-election-namespace", operatorNS,
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
+		"--metrics-bind-address", "0",
+		"--zap-log-level", "debug",
+	)
+	mgrProc.Stdout = managerOut
+	mgrProc.Stderr = managerOut
+	mgrProc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := mgrProc.Start(); err != nil {
+		return fmt.Errorf("starting the manager: %w", err)
+	}
+	return nil
+}
+
+func stopManager() {
+	if mgrProc != nil && mgrProc.Process != nil {
+		_ = mgrProc.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = mgrProc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = mgrProc.Process.Kill()
+			<-done
+		}
+		mgrProc = nil
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeTokenKubeconfig writes a kubeconfig for the same API server as the
+// admin one, authenticated by a bearer token instead of a client certificate.
+func writeTokenKubeconfig(path string, adminKubeconfig []byte, token string) error {
+	out, err := exec.Command(kubectlBin, "--kubeconfig", adminKC, "config", "view", "--raw", "-o",
+		"jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	parts := strings.Fields(string(out))
+	if len(parts) != 2 {
+		return fmt.Errorf("unexpected kubeconfig view output %q", out)
+	}
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: tokensync
+  user:
+    token: %s
+contexts:
+- name: tokensync
+  context:
+    cluster: envtest
+    user: tokensync
+current-context: tokensync
+`, parts[0], parts[1], token)
+	_ = adminKubeconfig
+	return os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+func kubectl(args ...string) (string, error) {
+	return kubectlIn("", args...)
+}
+
+func kubectlIn(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(kubectlBin, append([]string{"--kubeconfig", adminKC}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustKubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func mustApply(t *testing.T, manifest string) {
+	t.Helper()
+	out, err := kubectlIn(manifest, "apply", "-f", "-")
+	if err != nil {
+		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
+	}
+}
+
+// secretData returns the decoded data of a Secret.
+func secretData(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	out := mustKubectl(t, "get", "secret", name, "-n", ns, "-o", "json")
+	var s struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	dec := map[string]string{}
+	for k, v := range s.Data {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec[k] = string(b)
+	}
+	if tok := dec["access_token"]; tok != "" {
+		seenTokens = append(seenTokens, tok)
+	}
+	return dec
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s\nmanager output (tail):\n%s", timeout, what, tail(managerOut.String(), 4000))
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
