@@ -1,7 +1,8 @@
 // Package oauth requests OAuth 2.0 access tokens from token endpoints with
-// the client-credentials grant (RFC 6749 section 4.4). It has no Kubernetes
-// dependencies: it turns a Request into a Token or a typed *Error whose Kind
-// tells the caller whether to retry.
+// the client-credentials grant (RFC 6749 section 4.4), using
+// golang.org/x/oauth2/clientcredentials. It has no Kubernetes dependencies:
+// it turns a Request into a Token, or into an *Error whose Kind tells the
+// caller whether to retry.
 package oauth
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,8 +27,11 @@ import (
 type AuthMethod string
 
 const (
-	// AuthMethodAuto tries HTTP Basic and falls back to body credentials
-	// when the endpoint refuses it (golang.org/x/oauth2's auto-detection).
+	// AuthMethodAuto sends HTTP Basic credentials and, when the endpoint
+	// refuses them with a 4xx (or a 2xx carrying an error code), repeats
+	// the request once with the credentials in the form body. Unlike
+	// x/oauth2's own auto-detection it does not repeat after a transient
+	// failure (5xx, 429, timeout), and it caches nothing.
 	AuthMethodAuto AuthMethod = "Auto"
 	// AuthMethodBasic sends the URL-encoded client id and secret in an HTTP
 	// Basic header (RFC 6749 section 2.3.1).
@@ -38,40 +43,56 @@ const (
 // DefaultTimeout bounds a token request when Request.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
+// maxExpiresIn is the largest lifetime reported, as x/oauth2 caps it too.
+const maxExpiresIn = math.MaxInt32 * time.Second
+
 // Request describes one token request.
 type Request struct {
-	TokenURL     string
-	AuthMethod   AuthMethod
-	ClientID     string
+	// TokenURL is the absolute http(s) URL of the token endpoint. It must
+	// not contain user information or a fragment.
+	TokenURL   string
+	AuthMethod AuthMethod // "" means AuthMethodAuto
+	ClientID   string
+	// ClientSecret is never part of an error message.
 	ClientSecret string
-	// Scopes are space-joined into the scope parameter; none is sent when empty.
+	// Scopes are space-joined into the scope parameter; none is sent when
+	// empty.
 	Scopes []string
 	// Audience is sent as the audience parameter when non-empty.
 	Audience string
-	// ExtraParams are added to the form.
+	// ExtraParams are added to the form. They must not set grant_type,
+	// client_id or client_secret, nor scope or audience when Scopes or
+	// Audience are set.
 	ExtraParams map[string]string
-	// Timeout bounds the whole request; DefaultTimeout when zero.
+	// Timeout bounds the whole call, including an Auto fallback;
+	// DefaultTimeout when zero or negative.
 	Timeout time.Duration
 }
 
 // Token is a token endpoint's successful answer.
 type Token struct {
 	AccessToken string
-	// TokenType is "Bearer" when the endpoint omits it.
+	// TokenType is "Bearer" when the endpoint omits it; the common types
+	// are normalised ("bearer" becomes "Bearer").
 	TokenType string
-	// ExpiresIn is the lifetime the endpoint gave; zero when it gave none.
+	// ExpiresIn is the lifetime the endpoint gave in expires_in, in whole
+	// seconds; zero when it gave none or a non-positive one.
 	ExpiresIn time.Duration
-	// Scopes are the granted scopes, when the endpoint said.
+	// Scopes are the granted scopes (the response's scope, split on
+	// spaces); nil when the endpoint did not say.
 	Scopes []string
-	// ReceivedAt is when the answer arrived, by the client's clock.
+	// ReceivedAt is when the answer arrived, by Client.Now.
 	ReceivedAt time.Time
 }
 
-// Client requests tokens.
+// Client requests tokens. The zero value is ready to use; a Client is safe
+// for concurrent use.
 type Client struct {
-	// HTTPClient sends the requests; NewHTTPClient() when nil.
+	// HTTPClient sends the requests; a shared NewHTTPClient() when nil.
+	// Whatever its CheckRedirect says, redirects are never followed.
 	HTTPClient *http.Client
-	// Now is the clock; time.Now when nil.
+	// Now is the clock for Token.ReceivedAt and Retry-After dates;
+	// time.Now when nil.
 	Now func() time.Time
 }
 
@@ -84,14 +105,11 @@ func (c *Client) now() time.Time {
 
 var defaultHTTPClient = NewHTTPClient()
 
-// Token requests a token. Errors are always *Error.
+// Token requests a token with the client-credentials grant. A non-nil error
+// is always an *Error.
 func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 	if err := validate(req); err != nil {
 		return nil, err
-	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = defaultHTTPClient
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -99,14 +117,17 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+
+	rec := &recorder{secrets: secretsOf(req.ClientSecret)}
+	hc := c.httpClient(rec)
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 
 	params := url.Values{}
-	if req.Audience != "" {
-		params.Set("audience", req.Audience)
-	}
 	for k, v := range req.ExtraParams {
 		params.Set(k, v)
+	}
+	if req.Audience != "" {
+		params.Set("audience", req.Audience)
 	}
 	cfg := clientcredentials.Config{
 		ClientID:       req.ClientID,
@@ -114,67 +135,141 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 		TokenURL:       req.TokenURL,
 		Scopes:         req.Scopes,
 		EndpointParams: params,
-		AuthStyle:      authStyle(req.AuthMethod),
 	}
-	tok, err := cfg.Token(ctx)
-	if err != nil {
-		return nil, c.classify(ctx, err)
+
+	var tok *oauth2.Token
+	var oerr *Error
+	switch req.AuthMethod {
+	case AuthMethodBasic:
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, timeout)
+	case AuthMethodPost:
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, timeout)
+	default:
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, timeout)
+		if oerr != nil && refusedCredentials(oerr) {
+			first := oerr
+			tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, timeout)
+			if oerr != nil {
+				oerr.note = fmt.Sprintf("Auto: tried %s first, which got %d", AuthMethodBasic, first.StatusCode)
+				if first.Code != "" {
+					oerr.note += " " + first.Code
+				}
+				oerr.note += ", then " + string(AuthMethodPost)
+			}
+		}
 	}
+	if oerr != nil {
+		// Server text was scrubbed already; this covers transport errors.
+		oerr.redact = rec.secrets
+		return nil, oerr
+	}
+
 	out := &Token{
 		AccessToken: tok.AccessToken,
-		TokenType:   tok.TokenType,
+		TokenType:   tok.Type(),
 		ReceivedAt:  c.now(),
 		ExpiresIn:   expiresIn(tok.Extra("expires_in")),
-	}
-	if out.TokenType == "" {
-		out.TokenType = "Bearer"
-	}
-	if s, ok := tok.Extra("scope").(string); ok && strings.TrimSpace(s) != "" {
-		out.Scopes = strings.Fields(s)
+		Scopes:      grantedScopes(tok.Extra("scope")),
 	}
 	return out, nil
 }
 
-func validate(req Request) error {
+// refusedCredentials reports whether an Auto attempt with Basic credentials
+// was refused in a way that trying body credentials might fix.
+func refusedCredentials(e *Error) bool {
+	if e.Kind != KindRejected {
+		return false
+	}
+	return (e.StatusCode >= 400 && e.StatusCode < 500) || (e.StatusCode >= 200 && e.StatusCode < 300)
+}
+
+// httpClient returns a per-call copy of the configured client that records
+// responses and never follows redirects (a token request must not be
+// replayed, with its credentials, to another URL).
+func (c *Client) httpClient(rec *recorder) *http.Client {
+	base := c.HTTPClient
+	if base == nil {
+		base = defaultHTTPClient
+	}
+	hc := *base
+	rec.base = hc.Transport
+	if rec.base == nil {
+		rec.base = http.DefaultTransport
+	}
+	hc.Transport = rec
+	hc.CheckRedirect = noRedirect
+	return &hc
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func (c *Client) fetch(ctx context.Context, cfg clientcredentials.Config, style oauth2.AuthStyle, rec *recorder, timeout time.Duration) (*oauth2.Token, *Error) {
+	cfg.AuthStyle = style
+	rec.reset()
+	tok, err := cfg.Token(ctx)
+	if err != nil {
+		if strings.Contains(err.Error(), "server response missing access_token") {
+			// x/oauth2 reads text/plain answers as form-encoded; some
+			// endpoints (any Go server that forgets the Content-Type) send
+			// JSON labelled text/plain. Read those as JSON.
+			if tok, oerr, ok := rec.last().jsonAsText(rec.secrets); ok {
+				return tok, oerr
+			}
+		}
+		return nil, c.classify(ctx, err, rec, timeout)
+	}
+	return tok, nil
+}
+
+func validate(req Request) *Error {
 	u, err := url.Parse(req.TokenURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil {
+		return &Error{Kind: KindConfig, Description: "token URL cannot be parsed"}
+	}
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return &Error{Kind: KindConfig, Description: fmt.Sprintf("token URL %q is not an absolute http(s) URL", RedactedURL(req.TokenURL))}
 	}
 	if u.User != nil {
 		return &Error{Kind: KindConfig, Description: "token URL must not contain user information"}
 	}
+	if u.Fragment != "" || strings.Contains(req.TokenURL, "#") {
+		return &Error{Kind: KindConfig, Description: "token URL must not contain a fragment (RFC 6749 section 3.2)"}
+	}
 	switch req.AuthMethod {
 	case "", AuthMethodAuto, AuthMethodBasic, AuthMethodPost:
 	default:
-		return &Error{Kind: KindConfig, Description: fmt.Sprintf("unknown auth method %q", req.AuthMethod)}
+		return &Error{Kind: KindConfig, Description: fmt.Sprintf("unknown auth method %q (want %s, %s or %s)",
+			clean(string(req.AuthMethod), 64), AuthMethodAuto, AuthMethodBasic, AuthMethodPost)}
 	}
 	if req.ClientID == "" {
 		return &Error{Kind: KindConfig, Description: "empty client id"}
 	}
+	for k := range req.ExtraParams {
+		switch {
+		case k == "":
+			return &Error{Kind: KindConfig, Description: "extra parameter with an empty name"}
+		case k == "grant_type", k == "client_id", k == "client_secret",
+			k == "scope" && len(req.Scopes) > 0, k == "audience" && req.Audience != "":
+			return &Error{Kind: KindConfig, Description: fmt.Sprintf("extra parameter %q would override a parameter set by the client", clean(k, 64))}
+		}
+	}
 	return nil
 }
 
-func authStyle(m AuthMethod) oauth2.AuthStyle {
-	switch m {
-	case AuthMethodBasic:
-		return oauth2.AuthStyleInHeader
-	case AuthMethodPost:
-		return oauth2.AuthStyleInParams
-	default:
-		return oauth2.AuthStyleAutoDetect
-	}
-}
-
-// expiresIn reads the raw expires_in value: a JSON number, or a numeric
-// string as some endpoints send. Non-positive or unreadable values count as
-// absent.
+// expiresIn reads the raw expires_in value: a JSON number, a numeric string
+// (as some endpoints send, and as form-encoded answers carry it) or a
+// json.Number. Absent, non-positive or unreadable values give 0.
 func expiresIn(v any) time.Duration {
 	var secs float64
 	switch x := v.(type) {
 	case float64:
 		secs = x
+	case int64: // from a form-encoded answer
+		secs = float64(x)
+	case int:
+		secs = float64(x)
 	case json.Number:
-		f, err := x.Float64()
+		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil {
 			return 0
 		}
@@ -188,45 +283,76 @@ func expiresIn(v any) time.Duration {
 	default:
 		return 0
 	}
-	if secs <= 0 || secs > 10*365*24*3600 {
+	if math.IsNaN(secs) || secs < 1 {
 		return 0
 	}
-	return time.Duration(secs * float64(time.Second))
+	if secs >= float64(maxExpiresIn/time.Second) {
+		return maxExpiresIn
+	}
+	return time.Duration(secs) * time.Second
+}
+
+// grantedScopes reads the response's scope: a space-separated string
+// (RFC 6749 section 5.1) or, from some endpoints, a JSON array.
+func grantedScopes(v any) []string {
+	switch x := v.(type) {
+	case string:
+		if f := strings.Fields(x); len(f) > 0 {
+			return f
+		}
+	case []any:
+		var out []string
+		for _, s := range x {
+			if s, ok := s.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.Fields(s)...)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // classify turns an x/oauth2 or transport error into *Error.
-func (c *Client) classify(ctx context.Context, err error) *Error {
+func (c *Client) classify(ctx context.Context, err error, rec *recorder, timeout time.Duration) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		return c.fromResponse(re)
+		return c.fromResponse(re, rec.secrets)
 	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Kind: KindTransient, Description: "no answer before the timeout", Err: sanitize(err)}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return &Error{Kind: KindTransient, StatusCode: rec.status(), Description: fmt.Sprintf("no complete response within %s", timeout), Err: sanitize(err)}
+		}
+		return &Error{Kind: KindTransient, StatusCode: rec.status(), Description: "request canceled", Err: sanitize(err)}
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		return &Error{Kind: KindTransient, Description: "cannot verify the token endpoint's TLS certificate", Err: sanitize(err)}
 	}
 	var ne net.Error
-	if errors.As(err, &ne) || isNetworkError(err) {
-		return &Error{Kind: KindTransient, Description: "cannot reach the token endpoint", Err: sanitize(err)}
+	var ue *url.Error
+	if errors.As(err, &ne) || errors.As(err, &ue) {
+		return &Error{Kind: KindTransient, StatusCode: rec.status(), Description: "cannot reach the token endpoint", Err: sanitize(err)}
 	}
-	// x/oauth2 reports bodies it cannot parse and answers without
-	// access_token as plain errors.
+	// x/oauth2 reports 2xx bodies it cannot use as plain errors (fmt.Errorf
+	// with %v, so only the text tells them apart).
 	msg := err.Error()
+	resp := rec.last()
 	switch {
 	case strings.Contains(msg, "server response missing access_token"):
-		return &Error{Kind: KindInvalidResponse, StatusCode: http.StatusOK, Description: "2xx response without access_token"}
-	case strings.Contains(msg, "cannot parse json"), strings.Contains(msg, "cannot parse response"):
-		return &Error{Kind: KindInvalidResponse, StatusCode: http.StatusOK, Description: "2xx response that is not a token response"}
+		return &Error{Kind: KindInvalidResponse, StatusCode: resp.status, Description: resp.describeMissingToken()}
+	case strings.Contains(msg, "cannot parse json"):
+		return &Error{Kind: KindInvalidResponse, StatusCode: resp.status, Description: resp.describeBadJSON()}
+	case strings.Contains(msg, "cannot parse response"):
+		return &Error{Kind: KindInvalidResponse, StatusCode: resp.status, Description: "form-encoded response cannot be parsed (" + resp.summary() + ")"}
+	case strings.Contains(msg, "cannot fetch token"):
+		// Reading the body failed (connection reset mid-body and such).
+		return &Error{Kind: KindTransient, StatusCode: resp.status, Description: "reading the response failed", Err: errors.New(strings.TrimPrefix(msg, "oauth2: cannot fetch token: "))}
 	}
-	return &Error{Kind: KindTransient, Description: "token request failed", Err: sanitize(err)}
+	return &Error{Kind: KindTransient, StatusCode: resp.status, Description: "token request failed", Err: sanitize(err)}
 }
 
-func isNetworkError(err error) bool {
-	var oe *net.OpError
-	var ue *url.Error
-	return errors.As(err, &oe) || errors.As(err, &ue)
-}
-
-// sanitize keeps an underlying error's text but drops any URL query string,
-// the only place a request detail could appear in transport errors.
+// sanitize drops the query string from the URL in a *url.Error, the one
+// place a transport error quotes the request.
 func sanitize(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -235,92 +361,87 @@ func sanitize(err error) error {
 	return err
 }
 
-func (c *Client) fromResponse(re *oauth2.RetrieveError) *Error {
-	e := &Error{Kind: KindRejected, Code: clean(re.ErrorCode, 64), Description: clean(re.ErrorDescription, 256)}
-	if re.Response != nil {
-		e.StatusCode = re.Response.StatusCode
-		e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), c.now())
-		if e.Code == "" {
-			ct := re.Response.Header.Get("Content-Type")
-			if i := strings.IndexByte(ct, ';'); i >= 0 {
-				ct = ct[:i]
-			}
-			e.Description = fmt.Sprintf("%s body (%d bytes)", orUnknown(ct), len(re.Body))
+// fromResponse classifies a non-2xx response, or a 2xx one with an error
+// code. The body itself never reaches the message.
+func (c *Client) fromResponse(re *oauth2.RetrieveError, secrets []string) *Error {
+	e := &Error{Kind: KindRejected, Code: serverText(re.ErrorCode, 64, secrets), Description: serverText(re.ErrorDescription, maxDescription, secrets)}
+	if re.Response == nil {
+		return e
+	}
+	e.StatusCode = re.Response.StatusCode
+	e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), c.now())
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		if loc, err := re.Response.Location(); err == nil {
+			e.Description = fmt.Sprintf("token endpoint redirected to %s; set tokenURL to the final URL (redirects are not followed)", RedactedURL(loc.String()))
+		} else {
+			e.Description = "token endpoint answered with a redirect status and no usable Location; set tokenURL to the final URL"
 		}
-		if loc := re.Response.Header.Get("Location"); e.StatusCode >= 300 && e.StatusCode < 400 {
-			e.Description = fmt.Sprintf("token endpoint redirected to %s; set the token URL to the final URL (redirects are not followed)", RedactedURL(loc))
-			return e
+		return e
+	}
+	if e.Code == "" && e.Description == "" {
+		// A JSON error labelled text/plain was read as a form by x/oauth2.
+		if code, desc, ok := jsonErrorFields(re.Body); ok {
+			e.Code, e.Description = serverText(code, 64, secrets), serverText(desc, maxDescription, secrets)
+		} else {
+			e.Description = describeBody(re.Response.Header.Get("Content-Type"), re.Body, len(re.Body))
 		}
 	}
 	switch {
 	case e.StatusCode == http.StatusTooManyRequests, e.StatusCode == http.StatusRequestTimeout, e.StatusCode >= 500:
 		e.Kind = KindTransient
-	case e.StatusCode >= 200 && e.StatusCode < 300:
-		e.Kind = KindInvalidResponse
+	case e.Code == "temporarily_unavailable", e.Code == "server_error":
+		e.Kind = KindTransient
 	}
 	return e
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "untyped"
-	}
-	return s
-}
+// maxRetryAfter bounds Error.RetryAfter.
+const maxRetryAfter = 24 * time.Hour
 
-// clean keeps printable ASCII of s, at most n bytes.
-func clean(s string, n int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 0x20 && r < 0x7f {
-			b.WriteRune(r)
-		}
-		if b.Len() >= n {
-			break
-		}
-	}
-	return b.String()
-}
-
-// retryAfter parses a Retry-After value: delta-seconds or an HTTP-date.
+// retryAfter parses a Retry-After value: delta-seconds or an HTTP-date
+// relative to now. Missing, invalid or past values give 0.
 func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
 			return 0
+		}
+		if secs >= int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
 }
 
 // RedactedURL drops user information, query and fragment from a URL so it
-// can appear in messages.
+// can appear in messages. An unparseable URL gives a placeholder.
 func RedactedURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// Keep scheme and host when recognisable; never echo the rest.
 		return "(unparseable URL)"
 	}
 	u.User = nil
 	u.RawQuery = ""
+	u.ForceQuery = false
 	u.Fragment = ""
 	u.RawFragment = ""
 	return u.String()
 }
 
 // NewHTTPClient returns the HTTP client token requests use by default: TLS
-// 1.2 at least with verification always on, the proxy from the standard
-// environment variables, bounded connection set-up, and no redirects (a
-// token request is never replayed to another URL). x/oauth2 caps token
-// response bodies at 1 MiB.
+// 1.2 at least, the proxy from the standard environment variables, bounded
+// connection set-up and response-header waits, pooled connections, and no
+// redirects. x/oauth2 itself reads at most 1 MiB of a token response.
 func NewHTTPClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
@@ -332,11 +453,12 @@ func NewHTTPClient() *http.Client {
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
+			ExpectContinueTimeout: time.Second,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   10,
 			ForceAttemptHTTP2:     true,
 		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirect,
 	}
 }

@@ -1,12 +1,14 @@
 // Package tokenserver is a configurable OAuth 2.0 token endpoint
-// (client-credentials grant) for tests and the demo. It records what it
-// received and issued, and can be told to fail.
+// (client-credentials grant, RFC 6749 section 4.4) for unit, integration and
+// end-to-end tests and the demo. It records what it received and issued, and
+// can be told to fail. It uses the standard library only.
 package tokenserver
 
 import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,24 +25,38 @@ type Options struct {
 	// Clients maps client ids to secrets.
 	Clients map[string]string
 	// ExpiresIn is the token lifetime in seconds; 0 omits expires_in.
+	// Negative values are sent as they are (for testing clients).
 	ExpiresIn int
-	// ExpiresInAsString sends expires_in as a JSON string.
+	// ExpiresInAsString sends expires_in as a JSON string ("3600").
 	ExpiresInAsString bool
 	// TokenType defaults to "Bearer".
 	TokenType string
 	// AllowBasic and AllowPost select the accepted client authentication
-	// methods; both are accepted when both are false.
+	// methods (client_secret_basic, client_secret_post); both are accepted
+	// when both are false.
 	AllowBasic, AllowPost bool
-	// AllowedScopes, when non-nil, refuses other scopes with invalid_scope.
+	// AllowedScopes, when non-nil, refuses any other requested scope with
+	// 400 invalid_scope.
 	AllowedScopes []string
 }
 
-// RecordedRequest is what a token request carried.
+// Client authentication methods in RecordedRequest.AuthMethod.
+const (
+	AuthBasic = "basic" // HTTP Basic header
+	AuthPost  = "post"  // client_id/client_secret in the form body
+	AuthNone  = ""      // neither
+)
+
+// RecordedRequest is what a token request carried, for assertions. It
+// holds the credentials as sent; do not log it.
 type RecordedRequest struct {
-	Form       url.Values
-	AuthMethod string // "basic", "post" or ""
-	ClientID   string
-	Header     http.Header
+	Method     string
+	Path       string
+	Form       url.Values  // the POST form (including client_secret for AuthPost)
+	AuthMethod string      // AuthBasic, AuthPost or AuthNone
+	ClientID   string      // decoded client id
+	Header     http.Header // request headers (including Authorization)
+	Body       string      // raw request body
 }
 
 // IssuedToken is a token the server issued.
@@ -48,7 +64,7 @@ type IssuedToken struct {
 	AccessToken string
 	ClientID    string
 	Scopes      []string
-	ExpiresIn   int
+	ExpiresIn   int // seconds; 0 for none
 	IssuedAt    time.Time
 }
 
@@ -58,7 +74,7 @@ type failure struct {
 	header http.Header
 }
 
-// Server is an http.Handler serving the token endpoint at any path.
+// Server is an http.Handler answering token requests on any path.
 type Server struct {
 	mu       sync.Mutex
 	opts     Options
@@ -67,14 +83,17 @@ type Server struct {
 	requests int
 	last     RecordedRequest
 	issued   []IssuedToken
+	now      func() time.Time
 }
 
 // New returns a Server.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, clients: map[string]string{}}
+	s := &Server{opts: opts, clients: map[string]string{}, now: time.Now}
 	for k, v := range opts.Clients {
 		s.clients[k] = v
 	}
+	s.opts.Clients = nil
+	s.opts.AllowedScopes = slices.Clone(opts.AllowedScopes)
 	return s
 }
 
@@ -92,12 +111,15 @@ func (s *Server) SetExpiresIn(seconds int) {
 	s.opts.ExpiresIn = seconds
 }
 
-// FailNext makes the next n token requests get this response.
+// FailNext makes the next n token requests get this response, whatever
+// they carry (after being counted and recorded). A nil header is fine; when
+// it has no Content-Type, application/json is sent for a JSON body and the
+// sniffed type (as net/http would) otherwise.
 func (s *Server) FailNext(n int, status int, body string, header http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.fail = append(s.fail, failure{status: status, body: body, header: header})
+		s.fail = append(s.fail, failure{status: status, body: body, header: header.Clone()})
 	}
 }
 
@@ -112,94 +134,111 @@ func (s *Server) Requests() int {
 func (s *Server) LastRequest() RecordedRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.last
+	r := s.last
+	r.Form = cloneValues(r.Form)
+	r.Header = r.Header.Clone()
+	return r
 }
 
 // Issued lists the tokens issued, oldest first.
 func (s *Server) Issued() []IssuedToken {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.issued)
+	out := slices.Clone(s.issued)
+	for i := range out {
+		out[i].Scopes = slices.Clone(out[i].Scopes)
+	}
+	return out
 }
 
-// Valid reports whether token was issued here and has not expired.
+// Valid reports whether token was issued here and has not expired by the
+// server's clock.
 func (s *Server) Valid(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, it := range s.issued {
 		if it.AccessToken == token {
-			return it.ExpiresIn == 0 || time.Since(it.IssuedAt) < time.Duration(it.ExpiresIn)*time.Second
+			return it.ExpiresIn == 0 || s.now().Before(it.IssuedAt.Add(time.Duration(it.ExpiresIn)*time.Second))
 		}
 	}
 	return false
 }
 
-// Start serves the Server on a loopback httptest server; the token endpoint
-// is url + "/token".
-func (s *Server) Start() (string, func()) {
+// Start serves the Server on a loopback httptest server. The token endpoint
+// is url + "/token" (any path works); stop closes the server.
+func (s *Server) Start() (url string, stop func()) {
 	ts := httptest.NewServer(s)
 	return ts.URL, ts.Close
 }
 
-// ListenAndServe serves the Server on addr, logging one line per request
-// (never a secret or a token) to log.
+// ListenAndServe serves a new Server with opts on addr until it fails. The
+// token endpoint is /token (any path but /healthz works). It writes one
+// line per request to log: method, path, client id and result; never a
+// secret or a token.
 func ListenAndServe(addr string, opts Options, log io.Writer) error {
-	s := New(opts)
-	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		s.ServeHTTP(rec, r)
-		fmt.Fprintf(log, "%s %s %s -> %d\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, rec.status)
-	}))
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func oauthError(w http.ResponseWriter, status int, code, desc string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+	if log == nil {
+		log = io.Discard
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	srv := &http.Server{Addr: addr, Handler: New(opts).loggingHandler(log), ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
+}
+
+// loggingHandler serves s with /healthz and one log line per token request.
+func (s *Server) loggingHandler(log io.Writer) http.Handler {
+	var logMu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		clientID, result := s.serve(w, r)
+		if clientID == "" {
+			clientID = "-"
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(log, "%s %s %s client_id=%q %s\n", time.Now().UTC().Format(time.RFC3339), printable(r.Method), printable(r.URL.Path), clientID, result)
+	})
 }
 
 // ServeHTTP implements the token endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.serve(w, r)
+}
+
+// serve answers one request and returns the client id it claimed and a
+// one-word-ish result for logs.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) (clientID, result string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	if r.Method != http.MethodPost {
-		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "token requests must use POST")
-		return
+	rec := RecordedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)}
+	s.last = rec
+	if err != nil {
+		return "", oauthError(w, http.StatusBadRequest, "invalid_request", "request body too large or unreadable")
 	}
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "unparseable form body")
-		return
+	form := url.Values{}
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		if form, err = url.ParseQuery(string(body)); err != nil {
+			form = url.Values{}
+		}
 	}
-	rec := RecordedRequest{Form: r.PostForm, Header: r.Header.Clone()}
+	rec.Form = form
+
 	id, secret, hasBasic := r.BasicAuth()
-	if hasBasic {
-		rec.AuthMethod = "basic"
+	var badBasic bool
+	switch {
+	case hasBasic:
+		rec.AuthMethod = AuthBasic
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			s.last = rec
-			oauthError(w, http.StatusUnauthorized, "invalid_client", "malformed Basic credentials")
-			return
-		}
-	} else if r.PostForm.Has("client_id") {
-		rec.AuthMethod = "post"
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		badBasic = err1 != nil || err2 != nil
+	case form.Has("client_id"):
+		rec.AuthMethod = AuthPost
+		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
 	rec.ClientID = id
 	s.last = rec
@@ -210,55 +249,100 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for k, vs := range f.header {
 			w.Header()[k] = vs
 		}
-		w.WriteHeader(f.status)
+		if w.Header().Get("Content-Type") == "" && f.body != "" {
+			if json.Valid([]byte(f.body)) {
+				w.Header().Set("Content-Type", "application/json")
+			} else {
+				w.Header().Set("Content-Type", http.DetectContentType([]byte(f.body)))
+			}
+		}
+		status := f.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
 		_, _ = io.WriteString(w, f.body)
-		return
+		return id, fmt.Sprintf("injected failure %d", status)
+	}
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return id, oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "token requests must use POST")
+	}
+	if err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return id, oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	if badBasic {
+		return id, oauthError(w, http.StatusUnauthorized, "invalid_client", "malformed Basic credentials")
+	}
+	if hasBasic && form.Has("client_secret") {
+		return id, oauthError(w, http.StatusBadRequest, "invalid_request", "more than one client authentication method")
 	}
 
 	allowBasic := s.opts.AllowBasic || !s.opts.AllowPost
 	allowPost := s.opts.AllowPost || !s.opts.AllowBasic
 	switch {
-	case rec.AuthMethod == "":
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "no client authentication")
-		return
-	case rec.AuthMethod == "basic" && !allowBasic, rec.AuthMethod == "post" && !allowPost:
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication method not supported")
-		return
+	case rec.AuthMethod == AuthNone:
+		return id, oauthError(w, http.StatusUnauthorized, "invalid_client", "no client authentication")
+	case rec.AuthMethod == AuthBasic && !allowBasic, rec.AuthMethod == AuthPost && !allowPost:
+		return id, oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication method not supported")
 	}
 	if want, ok := s.clients[id]; !ok || want != secret {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-		return
+		return id, oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q is not supported", gt))
-		return
+	switch gt := form.Get("grant_type"); gt {
+	case "client_credentials":
+	case "":
+		return id, oauthError(w, http.StatusBadRequest, "invalid_request", "missing grant_type")
+	default:
+		return id, oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 	}
-	scopes := strings.Fields(r.PostForm.Get("scope"))
+	if form.Has("scope") && strings.TrimSpace(form.Get("scope")) == "" {
+		return id, oauthError(w, http.StatusBadRequest, "invalid_scope", "empty scope")
+	}
+	scopes := strings.Fields(form.Get("scope"))
 	if s.opts.AllowedScopes != nil {
 		for _, sc := range scopes {
 			if !slices.Contains(s.opts.AllowedScopes, sc) {
-				oauthError(w, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", sc))
-				return
+				return id, oauthError(w, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", sc))
 			}
 		}
 	}
 
-	tok := newToken()
-	s.issued = append(s.issued, IssuedToken{AccessToken: tok, ClientID: id, Scopes: scopes, ExpiresIn: s.opts.ExpiresIn, IssuedAt: time.Now()})
-	body := map[string]any{"access_token": tok, "token_type": s.tokenType()}
-	if s.opts.ExpiresIn > 0 {
+	tok, err := newToken()
+	if err != nil {
+		return id, oauthError(w, http.StatusInternalServerError, "server_error", "cannot generate a token")
+	}
+	s.issued = append(s.issued, IssuedToken{AccessToken: tok, ClientID: id, Scopes: scopes, ExpiresIn: s.opts.ExpiresIn, IssuedAt: s.now()})
+	resp := map[string]any{"access_token": tok, "token_type": s.tokenType()}
+	if s.opts.ExpiresIn != 0 {
 		if s.opts.ExpiresInAsString {
-			body["expires_in"] = fmt.Sprint(s.opts.ExpiresIn)
+			resp["expires_in"] = fmt.Sprint(s.opts.ExpiresIn)
 		} else {
-			body["expires_in"] = s.opts.ExpiresIn
+			resp["expires_in"] = s.opts.ExpiresIn
 		}
 	}
 	if len(scopes) > 0 {
-		body["scope"] = strings.Join(scopes, " ")
+		resp["scope"] = strings.Join(scopes, " ")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(body)
+	w.Header().Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(resp)
+	return id, "issued"
+}
+
+// oauthError writes an RFC 6749 section 5.2 error and returns the code.
+func oauthError(w http.ResponseWriter, status int, code, desc string) string {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tokenserver"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	return code
 }
 
 func (s *Server) tokenType() string {
@@ -268,10 +352,31 @@ func (s *Server) tokenType() string {
 	return "Bearer"
 }
 
-func newToken() string {
-	b := make([]byte, 24)
+func newToken() (string, error) {
+	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		panic(err)
+		return "", errors.New("no randomness")
 	}
-	return "tst_" + base64.RawURLEncoding.EncodeToString(b)
+	return "tst_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// printable replaces control characters so a log line stays one line.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
