@@ -167,7 +167,6 @@ func (r *OAuthClientTokenReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-
 // reconcile makes the target Secret hold a valid token for the current spec
 // and credentials. It returns a typed error (stalled or transient) for
 // failures the status must report.
