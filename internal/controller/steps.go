@@ -143,12 +143,21 @@ func (r *OAuthClientTokenReconciler) targetSecret(ctx context.Context, obj *v1al
 		}
 	}
 	live := &corev1.Secret{}
-	if err := r.Get(ctx, key, live); err != nil {
-		if apierrors.IsNotFound(err) {
-			// The managed-Secret cache has not seen it yet.
-			return nil, nil
-		}
+	err := r.Get(ctx, key, live)
+	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+	}
+	if apierrors.IsNotFound(err) || live.ResourceVersion != meta.ResourceVersion {
+		// The managed-Secret cache lags the metadata cache (typically
+		// right after tokensync wrote the Secret): read it directly rather
+		// than take a stale view for a missing token and mint another.
+		live = &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, key, live); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		}
 	}
 	return live, nil
 }
