@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tokensync/tokensync/test/dot"
+	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
 const (
@@ -46,6 +47,11 @@ var (
 	// everything the manager printed, for the leak check
 	managerOut = &syncBuffer{}
 	mgrProc    *exec.Cmd
+	// a fast Go token endpoint for the 1,000-object fleet
+	fleetSrv *tokenserver.Server
+	fleetURL string
+	// the running manager's (plain http, loopback) metrics endpoint
+	metricsURL string
 )
 
 type syncBuffer struct {
@@ -139,6 +145,11 @@ func run(m *testing.M) int {
 		return fail("%v", err)
 	}
 
+	fleetSrv = tokenserver.New(tokenserver.Options{Clients: map[string]string{"fleet": "fleet-secret"}, ExpiresIn: 3600})
+	var stopFleet func()
+	fleetURL, stopFleet = fleetSrv.Start()
+	defer stopFleet()
+
 	if err := startManager(managerBin); err != nil {
 		return fail("%v", err)
 	}
@@ -151,14 +162,22 @@ func startManager(bin string) error {
 	if err != nil {
 		return err
 	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	mgrProc = exec.Command(bin,
 		"--kubeconfig", managerKC,
 		"--allow-insecure-http", // Django's development server speaks plain http on loopback
 		"--leader-elect",
 		"--leader-election-namespace", operatorNS,
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
-		"--metrics-bind-address", "0",
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		"--metrics-secure=false",
 		"--zap-log-level", "debug",
+		// The fleet test creates 1,000 objects at once.
+		"--kube-api-qps", "500", "--kube-api-burst", "1000", "--concurrent-reconciles", "8",
 	)
 	mgrProc.Stdout = managerOut
 	mgrProc.Stderr = managerOut
@@ -289,6 +308,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() bool)
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+	if dir := os.Getenv("TOKENSYNC_E2E_LOG_DIR"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "manager.log"), []byte(managerOut.String()), 0o644)
 	}
 	t.Fatalf("timed out after %v waiting for %s\nmanager output (tail):\n%s", timeout, what, tail(managerOut.String(), 4000))
 }
