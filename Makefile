@@ -62,7 +62,7 @@ test-e2e: build ## Run the end-to-end suite: the manager binary against envtest 
 	hack/install-oauth-server.sh
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
 	TOKENSYNC_MANAGER_BIN=$(LOCALBIN)/manager \
-		$(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 20m
+		$(GO) test -tags e2e ./test/dot/ ./test/e2e/ -count=1 -v -timeout 20m
 
 .PHONY: demo
 demo: build ## Start a throwaway control plane and token endpoint, run the manager, and watch a token rotate.
