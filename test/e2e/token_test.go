@@ -139,19 +139,7 @@ func TestLifecycle(t *testing.T) {
 func TestClientSecretPostWithAdminScope(t *testing.T) {
 	ctx := context.Background()
 	ns := newAppNamespace(t, "post", "post-client", "p0st:/+ secret")
-	mustApply(t, `apiVersion: oauth.tokensync.io/v1alpha1
-kind: OAuthClientToken
-metadata:
-  name: admin
-  namespace: `+ns+`
-spec:
-  credentialsRef:
-    name: creds
-  provider:
-    tokenURL: `+oauthSrv.TokenURL+`
-    authMethod: ClientSecretPost
-    scopes: ["read", "write", "admin"]
-`)
+	applyToken(t, ns, "admin", "creds", "    authMethod: ClientSecretPost\n    scopes: [\"read\", \"write\", \"admin\"]\n")
 	mustKubectl(t, "wait", "--for=condition=Ready", "oct/admin", "-n", ns, "--timeout=90s")
 	scope, err := oauthSrv.CheckToken(ctx, secretData(t, ns, "admin")["access_token"])
 	if err != nil || scope != "read write admin" {
@@ -161,18 +149,7 @@ spec:
 
 func TestInvalidScopeStalls(t *testing.T) {
 	ns := newAppNamespace(t, "badscope", "scope-client", "sc0pe secret")
-	mustApply(t, `apiVersion: oauth.tokensync.io/v1alpha1
-kind: OAuthClientToken
-metadata:
-  name: bogus
-  namespace: `+ns+`
-spec:
-  credentialsRef:
-    name: creds
-  provider:
-    tokenURL: `+oauthSrv.TokenURL+`
-    scopes: ["bogus"]
-`)
+	applyToken(t, ns, "bogus", "creds", "    scopes: [\"bogus\"]\n")
 	mustKubectl(t, "wait", "--for=condition=Stalled", "oct/bogus", "-n", ns, "--timeout=90s")
 	st := getStatus(t, ns, "bogus")
 	status, reason, msg := conditionOf(st, "Ready")
@@ -189,21 +166,27 @@ func TestInvalidClientStalls(t *testing.T) {
 	usedSecrets = append(usedSecrets, "not-the-secret")
 	mustKubectl(t, "create", "secret", "generic", "wrong", "-n", ns,
 		"--from-literal=client_id=wrong-client", "--from-literal=client_secret=not-the-secret")
-	mustApply(t, `apiVersion: oauth.tokensync.io/v1alpha1
-kind: OAuthClientToken
-metadata:
-  name: wrong-token
-  namespace: `+ns+`
-spec:
-  credentialsRef:
-    name: wrong
-  provider:
-    tokenURL: `+oauthSrv.TokenURL+`
-`)
+	applyToken(t, ns, "wrong-token", "wrong", "")
 	mustKubectl(t, "wait", "--for=condition=Stalled", "oct/wrong-token", "-n", ns, "--timeout=90s")
 	if _, reason, _ := conditionOf(getStatus(t, ns, "wrong-token"), "Stalled"); reason != "InvalidClient" {
 		t.Fatalf("Stalled reason = %q, want InvalidClient", reason)
 	}
+}
+
+// applyToken applies an OAuthClientToken for the Django OAuth Toolkit
+// server; provider holds extra lines of spec.provider, indented.
+func applyToken(t *testing.T, ns, name, creds, provider string) {
+	t.Helper()
+	mustApply(t, `apiVersion: oauth.tokensync.io/v1alpha1
+kind: OAuthClientToken
+metadata:
+  name: `+name+`
+  namespace: `+ns+`
+spec:
+  credentialsRef:
+    name: `+creds+`
+  provider:
+    tokenURL: `+oauthSrv.TokenURL+"\n"+provider)
 }
 
 // newAppNamespace creates a namespace with a credentials Secret "creds" for
