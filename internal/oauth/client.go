@@ -38,7 +38,24 @@ const (
 	AuthMethodBasic AuthMethod = "ClientSecretBasic"
 	// AuthMethodPost sends client_id and client_secret in the form body.
 	AuthMethodPost AuthMethod = "ClientSecretPost"
+	// AuthMethodPrivateKeyJWT sends client_id and a client assertion signed
+	// with Request.PrivateKeyPEM (RFC 7523 section 2.2, private_key_jwt).
+	AuthMethodPrivateKeyJWT AuthMethod = "PrivateKeyJWT"
+	// AuthMethodTLSClient sends only client_id; the client is authenticated
+	// by the TLS client certificate in Request.TLS (RFC 8705
+	// tls_client_auth).
+	AuthMethodTLSClient AuthMethod = "TLSClientAuth"
 )
+
+// Standard grant_type values (RFC 6749).
+const (
+	GrantTypeClientCredentials = "client_credentials"
+	GrantTypePassword          = "password"
+	GrantTypeRefreshToken      = "refresh_token"
+)
+
+// clientAssertionType is the client_assertion_type of RFC 7523.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // DefaultTimeout bounds a token request when Request.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
@@ -48,25 +65,59 @@ const maxExpiresIn = math.MaxInt32 * time.Second
 
 // Request describes one token request.
 type Request struct {
-	// TokenURL is the absolute http(s) URL of the token endpoint. It must
-	// not contain user information or a fragment.
+	// TokenURL is the absolute http(s) URL of the token endpoint, used as
+	// it is (path parameters included). It must not contain user
+	// information or a fragment.
 	TokenURL   string
 	AuthMethod AuthMethod // "" means AuthMethodAuto
 	ClientID   string
-	// ClientSecret is never part of an error message.
+	// ClientSecret is never part of an error message. Unused (and not
+	// sent) with AuthMethodPrivateKeyJWT and AuthMethodTLSClient.
 	ClientSecret string
+	// GrantType is the literal grant_type sent; client_credentials when
+	// empty. Some endpoints want other spellings (CLIENT_CREDENTIALS).
+	GrantType string
+	// Username and Password are sent as username and password when
+	// Username is set (the resource-owner password grant).
+	Username, Password string
+	// RefreshToken is sent as refresh_token when set (the refresh grant;
+	// set GrantType to the refresh literal too).
+	RefreshToken string
 	// Scopes are space-joined into the scope parameter; none is sent when
 	// empty.
 	Scopes []string
 	// Audience is sent as the audience parameter when non-empty.
 	Audience string
-	// ExtraParams are added to the form. They must not set grant_type,
-	// client_id or client_secret, nor scope or audience when Scopes or
-	// Audience are set.
+	// Resources are sent as repeated resource parameters (RFC 8707).
+	Resources []string
+	// ExtraParams are added to the form. They must not set a parameter
+	// the fields above control.
 	ExtraParams map[string]string
+	// Headers are added to the HTTP request. They must not set
+	// Authorization, Content-Type or Content-Length.
+	Headers map[string]string
+	// Format encodes the body: FormatForm (default) or FormatJSON.
+	Format Format
+	// ResponseFields locate the token fields in a nested response.
+	ResponseFields ResponseFields
+	// PrivateKeyPEM signs the client assertion of AuthMethodPrivateKeyJWT.
+	// AssertionAlgorithm ("" for the key's default), AssertionKeyID (the
+	// kid header) and AssertionAudience (the aud claim, TokenURL when
+	// empty) shape it.
+	PrivateKeyPEM                                         []byte
+	AssertionAlgorithm, AssertionKeyID, AssertionAudience string
+	// TLS replaces the default TLS material (CAs, client certificate).
+	TLS *TLSConfig
 	// Timeout bounds the whole call, including an Auto fallback;
 	// DefaultTimeout when zero or negative.
 	Timeout time.Duration
+}
+
+func (r *Request) grantType() string {
+	if r.GrantType != "" {
+		return r.GrantType
+	}
+	return GrantTypeClientCredentials
 }
 
 // Token is a token endpoint's successful answer.
@@ -76,11 +127,21 @@ type Token struct {
 	// are normalised ("bearer" becomes "Bearer").
 	TokenType string
 	// ExpiresIn is the lifetime the endpoint gave in expires_in, in whole
-	// seconds; zero when it gave none or a non-positive one.
+	// seconds or, when it gave none, the time left until the exp claim of
+	// a JWT access token (read, not verified); zero when neither says.
 	ExpiresIn time.Duration
+	// ExpiresFrom says where ExpiresIn came from: "expires_in", "jwt" or
+	// "" (unknown).
+	ExpiresFrom string
 	// Scopes are the granted scopes (the response's scope, split on
 	// spaces); nil when the endpoint did not say.
 	Scopes []string
+	// RefreshToken, when the endpoint issued one, and RefreshExpiresIn, its
+	// lifetime (zero when not given).
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
+	// IDToken is the id_token of the response, if any.
+	IDToken string
 	// ReceivedAt is when the answer arrived, by Client.Now.
 	ReceivedAt time.Time
 }
@@ -89,11 +150,14 @@ type Token struct {
 // for concurrent use.
 type Client struct {
 	// HTTPClient sends the requests; a shared NewHTTPClient() when nil.
-	// Whatever its CheckRedirect says, redirects are never followed.
+	// Whatever its CheckRedirect says, redirects are never followed. With
+	// Request.TLS, its Transport must be an *http.Transport.
 	HTTPClient *http.Client
-	// Now is the clock for Token.ReceivedAt and Retry-After dates;
-	// time.Now when nil.
+	// Now is the clock for Token.ReceivedAt, Retry-After dates, client
+	// assertions and JWT expiry; time.Now when nil.
 	Now func() time.Time
+
+	tls transports
 }
 
 func (c *Client) now() time.Time {
@@ -105,8 +169,7 @@ func (c *Client) now() time.Time {
 
 var defaultHTTPClient = NewHTTPClient()
 
-// Token requests a token with the client-credentials grant. A non-nil error
-// is always an *Error.
+// Token requests a token. A non-nil error is always an *Error.
 func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 	if err := validate(req); err != nil {
 		return nil, err
@@ -118,37 +181,64 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	rec := &recorder{secrets: secretsOf(req.ClientSecret)}
-	hc := c.httpClient(rec)
+	rec := &recorder{secrets: secretsOf(req.ClientSecret, req.Password, req.RefreshToken)}
+	hc, d, oerr := c.httpClient(rec, &req)
+	if oerr != nil {
+		return nil, oerr
+	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 
 	params := url.Values{}
 	for k, v := range req.ExtraParams {
 		params.Set(k, v)
 	}
+	params.Set("grant_type", req.grantType())
+	if req.Username != "" {
+		params.Set("username", req.Username)
+		params.Set("password", req.Password)
+	}
+	if req.RefreshToken != "" {
+		params.Set("refresh_token", req.RefreshToken)
+	}
 	if req.Audience != "" {
 		params.Set("audience", req.Audience)
 	}
+	for _, r := range req.Resources {
+		params.Add("resource", r)
+	}
+	secret := req.ClientSecret
+	switch req.AuthMethod {
+	case AuthMethodPrivateKeyJWT:
+		secret = ""
+		assertion, oerr := c.assertion(&req)
+		if oerr != nil {
+			return nil, oerr
+		}
+		rec.secrets = append(rec.secrets, assertion)
+		params.Set("client_assertion_type", clientAssertionType)
+		params.Set("client_assertion", assertion)
+	case AuthMethodTLSClient:
+		secret = ""
+	}
 	cfg := clientcredentials.Config{
 		ClientID:       req.ClientID,
-		ClientSecret:   req.ClientSecret,
+		ClientSecret:   secret,
 		TokenURL:       req.TokenURL,
 		Scopes:         req.Scopes,
 		EndpointParams: params,
 	}
 
 	var tok *oauth2.Token
-	var oerr *Error
 	switch req.AuthMethod {
 	case AuthMethodBasic:
-		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, timeout)
-	case AuthMethodPost:
-		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, timeout)
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, d, timeout)
+	case AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodTLSClient:
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, d, timeout)
 	default:
-		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, timeout)
+		tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInHeader, rec, d, timeout)
 		if oerr != nil && refusedCredentials(oerr) {
 			first := oerr
-			tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, timeout)
+			tok, oerr = c.fetch(ctx, cfg, oauth2.AuthStyleInParams, rec, d, timeout)
 			if oerr != nil {
 				oerr.note = fmt.Sprintf("Auto: tried %s first, which got %d", AuthMethodBasic, first.StatusCode)
 				if first.Code != "" {
@@ -165,13 +255,41 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 	}
 
 	out := &Token{
-		AccessToken: tok.AccessToken,
-		TokenType:   tok.Type(),
-		ReceivedAt:  c.now(),
-		ExpiresIn:   expiresIn(tok.Extra("expires_in")),
-		Scopes:      grantedScopes(tok.Extra("scope")),
+		AccessToken:      tok.AccessToken,
+		TokenType:        tok.Type(),
+		ReceivedAt:       c.now(),
+		Scopes:           grantedScopes(tok.Extra("scope")),
+		RefreshToken:     tok.RefreshToken,
+		RefreshExpiresIn: expiresIn(tok.Extra("refresh_expires_in")),
+	}
+	if id, ok := tok.Extra("id_token").(string); ok {
+		out.IDToken = id
+	}
+	if out.ExpiresIn = expiresIn(tok.Extra("expires_in")); out.ExpiresIn > 0 {
+		out.ExpiresFrom = "expires_in"
+	} else if exp, ok := jwtExpiry(tok.AccessToken); ok {
+		if left := exp.Sub(out.ReceivedAt).Truncate(time.Second); left > 0 {
+			out.ExpiresIn, out.ExpiresFrom = min(left, maxExpiresIn), "jwt"
+		}
 	}
 	return out, nil
+}
+
+// assertion signs the private_key_jwt client assertion.
+func (c *Client) assertion(req *Request) (string, *Error) {
+	key, err := ParsePrivateKey(req.PrivateKeyPEM)
+	if err != nil {
+		return "", &Error{Kind: KindConfig, Description: "the private key cannot be used: " + clean(err.Error(), 200)}
+	}
+	aud := req.AssertionAudience
+	if aud == "" {
+		aud = req.TokenURL
+	}
+	a, err := clientAssertion(key, req.AssertionAlgorithm, req.AssertionKeyID, req.ClientID, aud, c.now())
+	if err != nil {
+		return "", &Error{Kind: KindConfig, Description: "cannot sign the client assertion: " + clean(err.Error(), 200)}
+	}
+	return a, nil
 }
 
 // refusedCredentials reports whether an Auto attempt with Basic credentials
@@ -183,10 +301,11 @@ func refusedCredentials(e *Error) bool {
 	return (e.StatusCode >= 400 && e.StatusCode < 500) || (e.StatusCode >= 200 && e.StatusCode < 300)
 }
 
-// httpClient returns a per-call copy of the configured client that records
-// responses and never follows redirects (a token request must not be
-// replayed, with its credentials, to another URL).
-func (c *Client) httpClient(rec *recorder) *http.Client {
+// httpClient returns a per-call copy of the configured client that adapts
+// the request to the endpoint's dialect, records responses, uses the
+// request's TLS material, and never follows redirects (a token request must
+// not be replayed, with its credentials, to another URL).
+func (c *Client) httpClient(rec *recorder, req *Request) (*http.Client, *dialect, *Error) {
 	base := c.HTTPClient
 	if base == nil {
 		base = defaultHTTPClient
@@ -196,16 +315,25 @@ func (c *Client) httpClient(rec *recorder) *http.Client {
 	if rec.base == nil {
 		rec.base = http.DefaultTransport
 	}
-	hc.Transport = rec
+	if !req.TLS.isZero() {
+		tr, oerr := c.tls.get(rec.base, req.TLS)
+		if oerr != nil {
+			return nil, nil, oerr
+		}
+		rec.base = tr
+	}
+	d := &dialect{base: rec, headers: req.Headers, format: req.Format, fields: req.ResponseFields}
+	hc.Transport = d
 	hc.CheckRedirect = noRedirect
-	return &hc
+	return &hc, d, nil
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-func (c *Client) fetch(ctx context.Context, cfg clientcredentials.Config, style oauth2.AuthStyle, rec *recorder, timeout time.Duration) (*oauth2.Token, *Error) {
+func (c *Client) fetch(ctx context.Context, cfg clientcredentials.Config, style oauth2.AuthStyle, rec *recorder, d *dialect, timeout time.Duration) (*oauth2.Token, *Error) {
 	cfg.AuthStyle = style
 	rec.reset()
+	d.missing = ""
 	tok, err := cfg.Token(ctx)
 	if err != nil {
 		if strings.Contains(err.Error(), "server response missing access_token") {
@@ -216,7 +344,11 @@ func (c *Client) fetch(ctx context.Context, cfg clientcredentials.Config, style 
 				return tok, oerr
 			}
 		}
-		return nil, c.classify(ctx, err, rec, timeout)
+		oerr := c.classify(ctx, err, rec, timeout)
+		if d.missing != "" && oerr.Kind == KindInvalidResponse {
+			oerr.Description = fmt.Sprintf("response has no value at %q (responseFields); %s", clean(d.missing, 256), oerr.Description)
+		}
+		return nil, oerr
 	}
 	return tok, nil
 }
@@ -236,10 +368,22 @@ func validate(req Request) *Error {
 		return &Error{Kind: KindConfig, Description: "token URL must not contain a fragment (RFC 6749 section 3.2)"}
 	}
 	switch req.AuthMethod {
-	case "", AuthMethodAuto, AuthMethodBasic, AuthMethodPost:
+	case "", AuthMethodAuto, AuthMethodBasic, AuthMethodPost, AuthMethodTLSClient:
+	case AuthMethodPrivateKeyJWT:
+		if len(req.PrivateKeyPEM) == 0 {
+			return &Error{Kind: KindConfig, Description: "PrivateKeyJWT needs a private key"}
+		}
 	default:
-		return &Error{Kind: KindConfig, Description: fmt.Sprintf("unknown auth method %q (want %s, %s or %s)",
-			clean(string(req.AuthMethod), 64), AuthMethodAuto, AuthMethodBasic, AuthMethodPost)}
+		return &Error{Kind: KindConfig, Description: fmt.Sprintf("unknown auth method %q (want %s, %s, %s, %s or %s)",
+			clean(string(req.AuthMethod), 64), AuthMethodAuto, AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodTLSClient)}
+	}
+	if req.AuthMethod == AuthMethodTLSClient && (req.TLS == nil || len(req.TLS.CertPEM) == 0) {
+		return &Error{Kind: KindConfig, Description: "TLSClientAuth needs a client certificate"}
+	}
+	switch req.Format {
+	case "", FormatForm, FormatJSON:
+	default:
+		return &Error{Kind: KindConfig, Description: fmt.Sprintf("unknown request format %q", clean(string(req.Format), 64))}
 	}
 	if req.ClientID == "" {
 		return &Error{Kind: KindConfig, Description: "empty client id"}
@@ -248,12 +392,25 @@ func validate(req Request) *Error {
 		switch {
 		case k == "":
 			return &Error{Kind: KindConfig, Description: "extra parameter with an empty name"}
-		case k == "grant_type", k == "client_id", k == "client_secret",
+		case reservedParams[k],
 			k == "scope" && len(req.Scopes) > 0, k == "audience" && req.Audience != "":
 			return &Error{Kind: KindConfig, Description: fmt.Sprintf("extra parameter %q would override a parameter set by the client", clean(k, 64))}
 		}
 	}
+	for k := range req.Headers {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Content-Type", "Content-Length", "Host":
+			return &Error{Kind: KindConfig, Description: fmt.Sprintf("header %q would override a header set by the client", clean(k, 64))}
+		}
+	}
 	return nil
+}
+
+// reservedParams are the parameters Request fields control.
+var reservedParams = map[string]bool{
+	"grant_type": true, "client_id": true, "client_secret": true,
+	"username": true, "password": true, "refresh_token": true, "resource": true,
+	"client_assertion": true, "client_assertion_type": true,
 }
 
 // expiresIn reads the raw expires_in value: a JSON number, a numeric string
@@ -386,6 +543,18 @@ func (c *Client) fromResponse(re *oauth2.RetrieveError, secrets []string) *Error
 			e.Description = describeBody(re.Response.Header.Get("Content-Type"), re.Body, len(re.Body))
 		}
 	}
+	if e.StatusCode == http.StatusUnauthorized {
+		e.Challenge = challengeScheme(re.Response.Header.Values("WWW-Authenticate"))
+	}
+	switch {
+	case e.Code == "interaction_required", e.Code == "login_required", e.Code == "consent_required":
+		e.InteractionRequired = true
+	case e.Challenge != "" && !credentialSchemes[strings.ToLower(e.Challenge)]:
+		e.InteractionRequired = true
+		if e.Description == "" || e.Code == "" {
+			e.Description = fmt.Sprintf("the endpoint asks for %s authentication (WWW-Authenticate), an interactive step tokensync cannot perform", e.Challenge)
+		}
+	}
 	switch {
 	case e.StatusCode == http.StatusTooManyRequests, e.StatusCode == http.StatusRequestTimeout, e.StatusCode >= 500:
 		e.Kind = KindTransient
@@ -393,6 +562,42 @@ func (c *Client) fromResponse(re *oauth2.RetrieveError, secrets []string) *Error
 		e.Kind = KindTransient
 	}
 	return e
+}
+
+// credentialSchemes are the WWW-Authenticate schemes that a 401 from a
+// token endpoint uses to say "bad client credentials"; any other scheme
+// asks for something else, such as Paysafe's SCA (strong customer
+// authentication).
+var credentialSchemes = map[string]bool{
+	"basic": true, "bearer": true, "digest": true, "dpop": true,
+	"negotiate": true, "ntlm": true, "mutual": true, "hoba": true,
+}
+
+// challengeScheme returns the auth scheme of the first WWW-Authenticate
+// challenge: a token (RFC 9110 section 11.1) of at most 64 characters.
+func challengeScheme(values []string) string {
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		end := strings.IndexAny(v, " \t,")
+		if end < 0 {
+			end = len(v)
+		}
+		scheme := v[:end]
+		if scheme == "" || len(scheme) > 64 {
+			continue
+		}
+		valid := true
+		for _, r := range scheme {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+				valid = false
+				break
+			}
+		}
+		if valid {
+			return scheme
+		}
+	}
+	return ""
 }
 
 // maxRetryAfter bounds Error.RetryAfter.

@@ -224,9 +224,9 @@ func TestRequestParameters(t *testing.T) {
 		}},
 		{"audience and extra parameters", func(r *Request) {
 			r.Audience = "https://api.example.com"
-			r.ExtraParams = map[string]string{"resource": "urn:x", "tenant": "a b&c"}
+			r.ExtraParams = map[string]string{"product": "urn:x", "tenant": "a b&c"}
 		}, func(t *testing.T, f url.Values) {
-			if f.Get("audience") != "https://api.example.com" || f.Get("resource") != "urn:x" || f.Get("tenant") != "a b&c" {
+			if f.Get("audience") != "https://api.example.com" || f.Get("product") != "urn:x" || f.Get("tenant") != "a b&c" {
 				t.Errorf("form = %v", f)
 			}
 		}},

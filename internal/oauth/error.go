@@ -49,6 +49,14 @@ type Error struct {
 	// RetryAfter is the delay the endpoint asked for in Retry-After
 	// (delta-seconds or HTTP-date), 0 when absent, at most 24h.
 	RetryAfter time.Duration
+	// Challenge is the auth scheme of the WWW-Authenticate header of a 401
+	// (e.g. "SCA"); only the scheme, never its parameters.
+	Challenge string
+	// InteractionRequired is set when the endpoint wants a person to act
+	// (an interactive WWW-Authenticate challenge such as SCA, or the OpenID
+	// Connect errors interaction_required, login_required,
+	// consent_required): retrying will not help until someone does.
+	InteractionRequired bool
 	// Err is the underlying transport error, if any. Response errors carry
 	// none (x/oauth2's RetrieveError would print the response body).
 	Err error
@@ -94,17 +102,21 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
-// secretsOf lists what must never appear in an error message: the client
-// secret as sent in a form body and in a Basic header (URL-encoded). Very
-// short secrets are not scrubbed: replacing them would garble messages and
-// a two-character secret is no secret.
-func secretsOf(secret string) []string {
-	if len(secret) < 4 {
-		return nil
-	}
-	out := []string{secret}
-	if q := url.QueryEscape(secret); q != secret {
-		out = append(out, q)
+// secretsOf lists what must never appear in an error message: each
+// secret (client secret, password, refresh token) as sent in a form body
+// and in a Basic header (URL-encoded). Very short secrets are not scrubbed:
+// replacing them would garble messages and a two-character secret is no
+// secret.
+func secretsOf(secrets ...string) []string {
+	var out []string
+	for _, secret := range secrets {
+		if len(secret) < 4 {
+			continue
+		}
+		out = append(out, secret)
+		if q := url.QueryEscape(secret); q != secret {
+			out = append(out, q)
+		}
 	}
 	return out
 }
