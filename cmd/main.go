@@ -128,11 +128,13 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
+	tokens := &oauth.Client{HTTPClient: oauth.NewHTTPClient()}
 	r := &controller.OAuthClientTokenReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("tokensync"),
 		Clock:              clock.RealClock{},
-		Tokens:             &oauth.Client{HTTPClient: oauth.NewHTTPClient()},
+		Tokens:             tokens,
+		Discovery:          &oauth.Discovery{Client: tokens},
 		AllowInsecureHTTP:  o.allowInsecureHTTP,
 		MinRefreshInterval: o.minRefreshInterval,
 		Jitter:             controller.RandomJitter,

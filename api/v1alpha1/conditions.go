@@ -29,6 +29,9 @@ const (
 	// ReasonCredentialsKeyMissing (Stalled): a key is missing or empty in the
 	// credentials Secret. The message names the key.
 	ReasonCredentialsKeyMissing = "CredentialsKeyMissing"
+	// ReasonInvalidCredentials (Stalled): a value in the credentials Secret
+	// cannot be used, such as a private key that does not parse.
+	ReasonInvalidCredentials = "InvalidCredentials"
 	// ReasonInvalidClient (Stalled): the endpoint answered invalid_client.
 	ReasonInvalidClient = "InvalidClient"
 	// ReasonInvalidScope (Stalled): the endpoint answered invalid_scope.
@@ -53,11 +56,26 @@ const (
 	// ReasonInvalidSpec (Stalled): the spec cannot be used as written (a
 	// check the API server could not make at admission).
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonInvalidTemplate (Stalled): a target.data template does not parse
+	// or does not render (an unknown field). The message has the error.
+	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonInteractionRequired (Stalled): the endpoint answered 401 with a
+	// WWW-Authenticate challenge that asks for an interactive step (e.g.
+	// Paysafe's SCA), or an OpenID Connect interaction_required error. A
+	// person must complete it; tokensync does not retry in a loop.
+	ReasonInteractionRequired = "InteractionRequired"
+	// ReasonTLSConfigInvalid (Stalled): the CA bundle or client certificate
+	// of provider.tls is missing or unusable.
+	ReasonTLSConfigInvalid = "TLSConfigInvalid"
 
 	// ReasonTokenEndpointUnavailable (Reconciling): a transient failure
 	// reaching the endpoint (timeout, connection refused, 5xx, 429). Retried
 	// with exponential backoff that honours Retry-After.
 	ReasonTokenEndpointUnavailable = "TokenEndpointUnavailable"
+	// ReasonDiscoveryFailed (Reconciling): the issuer's discovery document
+	// could not be fetched or has no usable token_endpoint. Retried with
+	// backoff.
+	ReasonDiscoveryFailed = "DiscoveryFailed"
 	// ReasonInvalidTokenResponse (Reconciling): the endpoint answered 2xx with
 	// a body that is not a usable token response. Retried with backoff.
 	ReasonInvalidTokenResponse = "InvalidTokenResponse"
@@ -102,4 +120,20 @@ const (
 	IssuedAtAnnotation  = "oauth.tokensync.io/issued-at"
 	ExpiresAtAnnotation = "oauth.tokensync.io/expires-at"
 	RenewAtAnnotation   = "oauth.tokensync.io/renew-at"
+	// DataHashAnnotation is a SHA-256 digest of the keys rendered from
+	// target.data templates (and of the templates), set instead of
+	// TokenHashAnnotation when templates are used.
+	DataHashAnnotation = "oauth.tokensync.io/data-hash"
+	// RefreshExpiresAtAnnotation records, on the state Secret, when the
+	// refresh token expires (absent when the endpoint did not say).
+	RefreshExpiresAtAnnotation = "oauth.tokensync.io/refresh-expires-at"
+	// StateOfAnnotation marks a state Secret with the name of the target
+	// Secret it belongs to.
+	StateOfAnnotation = "oauth.tokensync.io/state-of"
+)
+
+// Keys of the state Secret.
+const (
+	// RefreshTokenKey holds the refresh token in the state Secret.
+	RefreshTokenKey = "refresh_token"
 )

@@ -6,7 +6,7 @@ import (
 )
 
 // AuthMethod is how the client authenticates to the token endpoint.
-// +kubebuilder:validation:Enum=Auto;ClientSecretBasic;ClientSecretPost
+// +kubebuilder:validation:Enum=Auto;ClientSecretBasic;ClientSecretPost;PrivateKeyJWT;TLSClientAuth
 type AuthMethod string
 
 const (
@@ -19,6 +19,49 @@ const (
 	// AuthMethodClientSecretPost sends client_id and client_secret as form
 	// parameters in the request body.
 	AuthMethodClientSecretPost AuthMethod = "ClientSecretPost"
+	// AuthMethodPrivateKeyJWT authenticates with a client assertion (RFC 7523,
+	// OpenID Connect private_key_jwt) signed with the private key held in the
+	// credentials Secret. No client secret is sent.
+	AuthMethodPrivateKeyJWT AuthMethod = "PrivateKeyJWT"
+	// AuthMethodTLSClientAuth authenticates with the TLS client certificate
+	// of provider.tls.clientCertificateSecretRef (RFC 8705 tls_client_auth);
+	// only client_id is sent in the body.
+	AuthMethodTLSClientAuth AuthMethod = "TLSClientAuth"
+)
+
+// HeaderValue is the value of an HTTP request header: one line.
+// +kubebuilder:validation:MaxLength=4096
+// +kubebuilder:validation:Pattern=`^[^\r\n]*$`
+type HeaderValue string
+
+// DataTemplate is a Go template rendering one key of the target Secret.
+// +kubebuilder:validation:MaxLength=16384
+type DataTemplate string
+
+// Grant is the OAuth 2.0 grant used to obtain a token.
+// +kubebuilder:validation:Enum=ClientCredentials;Password
+type Grant string
+
+const (
+	// GrantClientCredentials is the client-credentials grant (RFC 6749
+	// section 4.4).
+	GrantClientCredentials Grant = "ClientCredentials"
+	// GrantPassword is the resource-owner password credentials grant (RFC
+	// 6749 section 4.3), for providers that require it; username and
+	// password come from the credentials Secret.
+	GrantPassword Grant = "Password"
+)
+
+// RequestFormat is how the token request body is encoded.
+// +kubebuilder:validation:Enum=Form;JSON
+type RequestFormat string
+
+const (
+	// RequestFormatForm sends application/x-www-form-urlencoded (RFC 6749).
+	RequestFormatForm RequestFormat = "Form"
+	// RequestFormatJSON sends the same parameters as an application/json
+	// object; repeated parameters (resources) become arrays.
+	RequestFormatJSON RequestFormat = "JSON"
 )
 
 // CreationPolicy says how tokensync treats the target Secret.
@@ -42,6 +85,10 @@ const (
 const (
 	DefaultClientIDKey     = "client_id"
 	DefaultClientSecretKey = "client_secret"
+	DefaultUsernameKey     = "username"
+	DefaultPasswordKey     = "password"
+	DefaultPrivateKeyKey   = "private_key"
+	DefaultCABundleKey     = "ca.crt"
 	DefaultTimeoutSeconds  = 10
 	DefaultLifetimeSeconds = 3600
 )
@@ -79,27 +126,236 @@ type CredentialsReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	ClientSecretKey string `json:"clientSecretKey,omitempty"`
+
+	// usernameKey is the key of the resource owner's username, read only
+	// with provider.grant Password.
+	// +optional
+	// +kubebuilder:default=username
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	UsernameKey string `json:"usernameKey,omitempty"`
+
+	// passwordKey is the key of the resource owner's password, read only
+	// with provider.grant Password.
+	// +optional
+	// +kubebuilder:default=password
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	PasswordKey string `json:"passwordKey,omitempty"`
+
+	// privateKeyKey is the key of the PEM private key (PKCS#8, PKCS#1 or
+	// SEC1; RSA of at least 2048 bits, ECDSA or Ed25519) that signs client
+	// assertions, read only with provider.authMethod PrivateKeyJWT.
+	// +optional
+	// +kubebuilder:default=private_key
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	PrivateKeyKey string `json:"privateKeyKey,omitempty"`
+}
+
+// KeySelector selects a key of a Secret or ConfigMap in the
+// OAuthClientToken's namespace.
+type KeySelector struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key in the object's data. Defaults to ca.crt.
+	// +optional
+	// +kubebuilder:default=ca.crt
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// CABundleSource names PEM CA certificates to trust for the token endpoint
+// (and discovery), instead of the system roots.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != has(self.configMapRef)",message="set exactly one of secretRef and configMapRef"
+type CABundleSource struct {
+	// secretRef selects the CA bundle from a Secret.
+	// +optional
+	SecretRef *KeySelector `json:"secretRef,omitempty"`
+
+	// configMapRef selects the CA bundle from a ConfigMap.
+	// +optional
+	ConfigMapRef *KeySelector `json:"configMapRef,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the OAuthClientToken's namespace.
+type LocalSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// TLSSpec configures TLS towards the token endpoint. TLS 1.2 is the minimum
+// and certificates are always verified.
+type TLSSpec struct {
+	// caBundle, when set, replaces the system roots with these CAs (for
+	// endpoints behind a private CA).
+	// +optional
+	CABundle *CABundleSource `json:"caBundle,omitempty"`
+
+	// clientCertificateSecretRef names a kubernetes.io/tls Secret (tls.crt,
+	// tls.key) whose certificate is presented to the endpoint: mutual TLS,
+	// required by authMethod TLSClientAuth and usable with any other method.
+	// +optional
+	ClientCertificateSecretRef *LocalSecretReference `json:"clientCertificateSecretRef,omitempty"`
+}
+
+// ClientAssertionSpec configures the signed client assertion of authMethod
+// PrivateKeyJWT.
+type ClientAssertionSpec struct {
+	// signingAlgorithm is the JWS algorithm. Defaults to the key's: RS256
+	// for RSA, ES256/ES384/ES512 for P-256/P-384/P-521, EdDSA for Ed25519.
+	// +optional
+	// +kubebuilder:validation:Enum=RS256;RS384;RS512;PS256;PS384;PS512;ES256;ES384;ES512;EdDSA
+	SigningAlgorithm string `json:"signingAlgorithm,omitempty"`
+
+	// keyID is sent as the kid header, for providers that hold several keys.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	KeyID string `json:"keyID,omitempty"`
+
+	// audience is the aud claim. Defaults to the token endpoint URL; some
+	// providers want the issuer URL instead.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Audience string `json:"audience,omitempty"`
+}
+
+// ResponseFields locate the token fields in a non-standard response body.
+// Each is a dot-separated path of object keys from the top of the JSON body,
+// e.g. data.access_token. Unset fields use the RFC 6749 name at the top.
+type ResponseFields struct {
+	// accessToken is the path of the access token.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	AccessToken string `json:"accessToken,omitempty"`
+
+	// tokenType is the path of the token type.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	TokenType string `json:"tokenType,omitempty"`
+
+	// expiresIn is the path of the lifetime in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	ExpiresIn string `json:"expiresIn,omitempty"`
+
+	// refreshToken is the path of the refresh token.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	RefreshToken string `json:"refreshToken,omitempty"`
+
+	// refreshExpiresIn is the path of the refresh token's lifetime in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	RefreshExpiresIn string `json:"refreshExpiresIn,omitempty"`
+
+	// scope is the path of the granted scope.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	Scope string `json:"scope,omitempty"`
+
+	// idToken is the path of the ID token.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$`
+	IDToken string `json:"idToken,omitempty"`
 }
 
 // ProviderSpec describes the token endpoint and the dialect it speaks.
+// +kubebuilder:validation:XValidation:rule="has(self.tokenURL) != has(self.issuerURL)",message="set exactly one of tokenURL and issuerURL"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || self.authMethod == 'PrivateKeyJWT'",message="clientAssertion is only used with authMethod PrivateKeyJWT"
+// +kubebuilder:validation:XValidation:rule="self.authMethod != 'TLSClientAuth' || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="authMethod TLSClientAuth needs tls.clientCertificateSecretRef"
 type ProviderSpec struct {
-	// tokenURL is the absolute URL of the token endpoint. It must use https;
-	// plain http is accepted by the API but refused by a manager that was not
-	// started with --allow-insecure-http (meant for local testing only).
-	// +required
+	// tokenURL is the absolute URL of the token endpoint, path parameters
+	// included (e.g. https://api.example.com/auth/brands/liberty/token); it
+	// is used exactly as written. It must use https; plain http is accepted
+	// by the API but refused by a manager that was not started with
+	// --allow-insecure-http (meant for local testing only). Exactly one of
+	// tokenURL and issuerURL is set.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHost() != ''",message="tokenURL must be an absolute https URL"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[^:/?#]+://[^/?#]*@')",message="tokenURL must not contain user information; put credentials in the credentials Secret"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="tokenURL must not contain a fragment"
-	TokenURL string `json:"tokenURL"`
+	TokenURL string `json:"tokenURL,omitempty"`
+
+	// issuerURL is the issuer whose discovery document names the token
+	// endpoint: {issuerURL}/.well-known/openid-configuration (OpenID Connect
+	// Discovery), then the RFC 8414 /.well-known/oauth-authorization-server
+	// document. The document is cached for an hour and the endpoint found is
+	// shown in status.tokenEndpoint. Exactly one of tokenURL and issuerURL is
+	// set.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHost() != ''",message="issuerURL must be an absolute https URL"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[^:/?#]+://[^/?#]*@')",message="issuerURL must not contain user information; put credentials in the credentials Secret"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="issuerURL must not contain a fragment"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('?')",message="issuerURL must not contain a query"
+	IssuerURL string `json:"issuerURL,omitempty"`
+
+	// grant is the OAuth 2.0 grant: ClientCredentials (default) or Password
+	// (resource-owner password credentials, with usernameKey and passwordKey
+	// read from the credentials Secret).
+	// +optional
+	// +kubebuilder:default=ClientCredentials
+	Grant Grant `json:"grant,omitempty"`
+
+	// grantType is the literal grant_type value sent. Defaults to the
+	// standard value of grant (client_credentials or password); set it for
+	// providers that document another spelling, e.g. CLIENT_CREDENTIALS.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[\x21-\x7E]+$`
+	GrantType string `json:"grantType,omitempty"`
+
+	// refreshGrantType is the literal grant_type value sent when renewing
+	// with a refresh token. Defaults to refresh_token.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[\x21-\x7E]+$`
+	RefreshGrantType string `json:"refreshGrantType,omitempty"`
+
+	// requestFormat is how the request body is encoded: Form
+	// (application/x-www-form-urlencoded, the default) or JSON
+	// (application/json with the same parameters).
+	// +optional
+	// +kubebuilder:default=Form
+	RequestFormat RequestFormat `json:"requestFormat,omitempty"`
 
 	// authMethod is how the client authenticates: Auto (Basic first, then
-	// body credentials if the endpoint refuses Basic), ClientSecretBasic or
-	// ClientSecretPost.
+	// body credentials if the endpoint refuses Basic), ClientSecretBasic,
+	// ClientSecretPost, PrivateKeyJWT (a client assertion signed with the
+	// private key in the credentials Secret) or TLSClientAuth (the client
+	// certificate of tls.clientCertificateSecretRef).
 	// +optional
 	// +kubebuilder:default=Auto
 	AuthMethod AuthMethod `json:"authMethod,omitempty"`
+
+	// clientAssertion configures authMethod PrivateKeyJWT.
+	// +optional
+	ClientAssertion *ClientAssertionSpec `json:"clientAssertion,omitempty"`
 
 	// scopes are requested in the space-delimited scope parameter. When empty,
 	// no scope parameter is sent and the endpoint grants its default scopes.
@@ -116,13 +372,41 @@ type ProviderSpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	Audience string `json:"audience,omitempty"`
 
+	// resources are sent as repeated resource parameters (RFC 8707 resource
+	// indicators): absolute URIs without a fragment.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:XValidation:rule="isURL(self) && !self.contains('#')",message="each resource must be an absolute URI without a fragment"
+	Resources []string `json:"resources,omitempty"`
+
 	// extraParams are extra form parameters sent with every token request.
 	// They must not carry secrets (they are visible to anyone who can read
 	// this object) and must not override the parameters tokensync sets.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() > 0 && !(k in ['grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'client_assertion', 'client_assertion_type']))",message="extraParams must not set grant_type, client_id, client_secret, scope, audience or client assertions; use the dedicated fields"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() > 0 && !(k in ['grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'resource', 'username', 'password', 'refresh_token', 'client_assertion', 'client_assertion_type']))",message="extraParams must not set grant_type, client_id, client_secret, scope, audience, resource, username, password, refresh_token or client assertions; use the dedicated fields"
 	ExtraParams map[string]string `json:"extraParams,omitempty"`
+
+	// headers are extra HTTP headers sent with every token (and discovery)
+	// request. They must not carry secrets (they are visible to anyone who
+	// can read this object) and must not replace the headers tokensync sets.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[!#$%&\\'*+.^_|~0-9A-Za-z-]+$'))",message="header names must be HTTP tokens"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['authorization', 'proxy-authorization', 'cookie', 'content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'connection', 'accept', 'te', 'upgrade', 'expect', 'keep-alive', 'trailer', 'dpop']))",message="headers must not set Authorization, Cookie, Content-Type, Content-Length, Host, Accept or hop-by-hop headers"
+	Headers map[string]HeaderValue `json:"headers,omitempty"`
+
+	// responseFields locate the token in non-standard response bodies, e.g.
+	// accessToken: data.access_token.
+	// +optional
+	ResponseFields *ResponseFields `json:"responseFields,omitempty"`
+
+	// tls configures a private CA and a client certificate (mutual TLS).
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
 
 	// timeout bounds each token request. Defaults to 10s; at most 5m.
 	// +optional
@@ -166,6 +450,22 @@ type TargetSpec struct {
 	// annotations are copied onto the Secret.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// data, when set, replaces the default keys (access_token, token_type,
+	// expires_at) with these keys, each rendered from a Go template over the
+	// token: {{ .AccessToken }}, {{ .TokenType }}, {{ .ExpiresAt }} (RFC
+	// 3339), {{ .ExpiresIn }} (seconds), {{ .Scope }}, {{ .IDToken }} and
+	// {{ .RefreshToken }} (the refresh token is written only where a
+	// template asks for it). Functions: b64enc, b64dec, json (a JSON string
+	// literal), quote, trim, lower, upper. A template that does not parse or
+	// names an unknown field sets Stalled with reason InvalidTemplate.
+	// Editing a rendered key gets a new token, since the token itself is
+	// not kept elsewhere.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && k.size() <= 253)",message="data keys must be valid Secret keys"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].split('{{').size() == self[k].split('}}').size())",message="unbalanced template delimiters: every {{ needs a matching }}"
+	Data map[string]DataTemplate `json:"data,omitempty"`
 }
 
 // RefreshSpec controls when a token is renewed.
@@ -186,6 +486,15 @@ type RefreshSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="defaultLifetime must be positive"
 	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
+
+	// useRefreshToken, when the endpoint returns a refresh_token, renews with
+	// the refresh_token grant while the refresh token is valid, falling back
+	// to the primary grant when the endpoint answers invalid_grant. The
+	// refresh token is kept in a tokensync-owned state Secret named
+	// <target>-tokensync-state, not in the target Secret. Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	UseRefreshToken *bool `json:"useRefreshToken,omitempty"`
 }
 
 // OAuthClientTokenSpec defines the desired state of OAuthClientToken.
@@ -225,6 +534,16 @@ type OAuthClientTokenStatus struct {
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 
+	// tokenEndpoint is the token endpoint in use: tokenURL, or the endpoint
+	// discovered from issuerURL.
+	// +optional
+	TokenEndpoint string `json:"tokenEndpoint,omitempty"`
+
+	// lastGrant is the grant_type value of the last successful token
+	// request, e.g. client_credentials or refresh_token.
+	// +optional
+	LastGrant string `json:"lastGrant,omitempty"`
+
 	// tokenType is the token type the endpoint returned, e.g. Bearer.
 	// +optional
 	TokenType string `json:"tokenType,omitempty"`
@@ -257,7 +576,7 @@ type OAuthClientTokenStatus struct {
 }
 
 // OAuthClientToken keeps an OAuth 2.0 access token, obtained with the
-// client-credentials grant, fresh in a Secret.
+// client-credentials grant (or the password grant), fresh in a Secret.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=oct,categories=tokensync

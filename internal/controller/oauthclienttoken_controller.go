@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ type TokenSource interface {
 	Token(ctx context.Context, req oauth.Request) (*oauth.Token, error)
 }
 
+// Discoverer finds an issuer's token endpoint. *oauth.Discovery implements it.
+type Discoverer interface {
+	TokenEndpoint(ctx context.Context, req oauth.DiscoveryRequest) (oauth.Metadata, error)
+}
+
 // OAuthClientTokenReconciler reconciles OAuthClientToken objects.
 type OAuthClientTokenReconciler struct {
 	// Client reads OAuthClientTokens and tokensync-managed Secrets from the
@@ -56,6 +62,9 @@ type OAuthClientTokenReconciler struct {
 	Clock clock.PassiveClock
 	// Tokens requests tokens.
 	Tokens TokenSource
+	// Discovery finds token endpoints from issuer URLs; a shared
+	// oauth.Discovery when nil.
+	Discovery Discoverer
 	// AllowInsecureHTTP lets token URLs use plain http (local testing only).
 	AllowInsecureHTTP bool
 	// MinRefreshInterval is the floor between two token requests for one
@@ -81,7 +90,8 @@ type gate struct {
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // result is what one reconcile achieved.
@@ -102,6 +112,10 @@ type result struct {
 	gated bool
 	// hash is the config hash of the inputs, once the credentials were read.
 	hash string
+	// endpoint is the token endpoint used, once resolved.
+	endpoint string
+	// grant is the grant_type value of the request that issued the token.
+	grant string
 }
 
 func (r result) outcome() string {
@@ -175,7 +189,13 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	obj.Status.SecretName = obj.TargetName()
 	policy := creationPolicy(obj)
 
-	if err := r.checkTokenURL(obj.Spec.Provider.TokenURL); err != nil {
+	if obj.Spec.Provider.TokenURL != "" {
+		if err := r.checkTokenURL("tokenURL", obj.Spec.Provider.TokenURL); err != nil {
+			return result{}, err
+		}
+	}
+	tpls, err := templates(obj)
+	if err != nil {
 		return result{}, err
 	}
 	if err := r.checkPeers(ctx, obj); err != nil {
@@ -185,14 +205,14 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	if err != nil {
 		return result{}, err
 	}
-	creds, err := r.readCredentials(ctx, obj)
-	if err != nil {
+	in := &inputs{}
+	if err := r.readCredentials(ctx, obj, in); err != nil {
 		return result{}, err
 	}
-	hash := configHash(&obj.Spec.Provider, creds)
+	hash := configHash(&obj.Spec.Provider, in)
 	res := result{hash: hash}
 
-	current, ok := readStoredToken(live, hash)
+	current, ok := readStoredToken(obj, live, hash)
 	if ok {
 		res.token = &current
 		if now.Before(current.renewAt) && now.Before(current.expiresAt) {
@@ -218,10 +238,25 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 		return res, nil
 	}
 
+	// TLS material and the endpoint are only needed to send a request.
+	if err := r.readTLS(ctx, obj, in); err != nil {
+		return res, err
+	}
+	if err := r.resolveEndpoint(ctx, obj, in); err != nil {
+		return res, err
+	}
+	res.endpoint = in.endpoint
+	var state refreshState
+	if useRefreshToken(obj) {
+		if state, err = r.readRefreshState(ctx, obj, hash, now); err != nil {
+			return res, err
+		}
+	}
+
 	issuedAt := now.Truncate(time.Second)
-	tok, err := r.Tokens.Token(ctx, tokenRequest(obj, creds))
+	tok, grant, err := r.obtain(ctx, obj, in, state)
 	if err != nil {
-		return res, tokenError(obj, err)
+		return res, tokenError(in.endpoint, err)
 	}
 	lifetime := tok.ExpiresIn
 	if lifetime <= 0 {
@@ -237,7 +272,19 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	if !next.renewAt.After(now) {
 		next.renewAt = now.Add(r.minRefreshInterval()).Truncate(time.Second)
 	}
+	if tpls != nil {
+		view := viewOf(tok.AccessToken, tok.TokenType, strings.Join(tok.Scopes, " "), tok.IDToken, tok.RefreshToken, next.issuedAt, next.expiresAt)
+		if next.data, err = render(tpls, view); err != nil {
+			return res, err
+		}
+		next.accessToken = ""
+	}
 
+	// The refresh token first: if the target write then fails, the next
+	// attempt still holds a refresh token that works.
+	if err := r.saveRefreshState(ctx, obj, hash, tok, state); err != nil {
+		return res, err
+	}
 	ac := secretApplyConfig(obj, policy, next, hash)
 	if err := r.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return res, transient(v1alpha1.ReasonSecretWriteFailed, 0, "writing Secret %s: %v", obj.TargetName(), err)
@@ -246,6 +293,7 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	res.token = &next
 	res.issued = true
 	res.scopes = tok.Scopes
+	res.grant = grant
 	res.requeueAfter = next.renewAt.Sub(now)
 	return res, nil
 }
@@ -271,6 +319,8 @@ func (r *OAuthClientTokenReconciler) summarize(ctx context.Context, obj *v1alpha
 		st.RenewAt = timePtr(tok.renewAt)
 		if res.issued {
 			st.Scopes = res.scopes
+			st.LastGrant = res.grant
+			st.TokenEndpoint = oauth.RedactedURL(res.endpoint)
 		}
 		st.FailedAttempts = 0
 		st.LastFailureTime = nil
@@ -292,6 +342,9 @@ func (r *OAuthClientTokenReconciler) summarize(ctx context.Context, obj *v1alpha
 		return max(res.requeueAfter, time.Second)
 	}
 
+	if res.endpoint != "" {
+		st.TokenEndpoint = oauth.RedactedURL(res.endpoint)
+	}
 	reason, isStalled := reasonOf(recErr)
 	msg := recErr.Error()
 	prevReason := ""

@@ -780,6 +780,51 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		{"reserved extra param", func(o *v1alpha1.OAuthClientToken) {
 			o.Spec.Provider.ExtraParams = map[string]string{"client_secret": "x"}
 		}, "extraParams must not set"},
+		{"resource as an extra param", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.ExtraParams = map[string]string{"resource": "https://api.example.com"}
+		}, "extraParams must not set"},
+		{"neither tokenURL nor issuerURL", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = "" }, "set exactly one of tokenURL and issuerURL"},
+		{"both tokenURL and issuerURL", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.IssuerURL = "https://auth.example.com"
+		}, "set exactly one of tokenURL and issuerURL"},
+		{"issuerURL with a query", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.TokenURL, o.Spec.Provider.IssuerURL = "", "https://auth.example.com/?tenant=a"
+		}, "issuerURL must not contain a query"},
+		{"unknown grant", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.Grant = "Implicit" }, "Unsupported value: \"Implicit\""},
+		{"grantType with a space", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.GrantType = "client credentials" }, "spec.provider.grantType"},
+		{"unknown requestFormat", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.RequestFormat = "XML" }, "Unsupported value: \"XML\""},
+		{"relative resource", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.Resources = []string{"api"} }, "absolute URI without a fragment"},
+		{"Authorization header", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.Headers = map[string]v1alpha1.HeaderValue{"authorization": "Bearer x"}
+		}, "headers must not set Authorization"},
+		{"header name with a space", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.Headers = map[string]v1alpha1.HeaderValue{"X Bad": "x"}
+		}, "header names must be HTTP tokens"},
+		{"header value with a newline", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.Headers = map[string]v1alpha1.HeaderValue{"X-Tenant": "a\r\nX-Evil: 1"}
+		}, "spec.provider.headers.X-Tenant"},
+		{"response field path", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.ResponseFields = &v1alpha1.ResponseFields{AccessToken: "data..token"}
+		}, "spec.provider.responseFields.accessToken"},
+		{"clientAssertion without PrivateKeyJWT", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.ClientAssertion = &v1alpha1.ClientAssertionSpec{KeyID: "k"}
+		}, "clientAssertion is only used with authMethod PrivateKeyJWT"},
+		{"unknown signing algorithm", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.AuthMethod = v1alpha1.AuthMethodPrivateKeyJWT
+			o.Spec.Provider.ClientAssertion = &v1alpha1.ClientAssertionSpec{SigningAlgorithm: "HS256"}
+		}, "Unsupported value: \"HS256\""},
+		{"TLSClientAuth without a certificate", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.AuthMethod = v1alpha1.AuthMethodTLSClientAuth
+		}, "authMethod TLSClientAuth needs tls.clientCertificateSecretRef"},
+		{"CA bundle from two sources", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider.TLS = &v1alpha1.TLSSpec{CABundle: &v1alpha1.CABundleSource{SecretRef: &v1alpha1.KeySelector{Name: "a"}, ConfigMapRef: &v1alpha1.KeySelector{Name: "b"}}}
+		}, "set exactly one of secretRef and configMapRef"},
+		{"unbalanced template", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Target = &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"token": "Bearer {{ .AccessToken }"}}
+		}, "unbalanced template delimiters"},
+		{"bad template key", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Target = &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"a/b": "{{ .AccessToken }}"}}
+		}, "data keys must be valid Secret keys"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,8 +29,8 @@ func TestSamplesAreAccepted(t *testing.T) {
 			if err := yaml.UnmarshalStrict(b, o); err != nil {
 				t.Fatalf("not an OAuthClientToken: %v", err)
 			}
-			if !strings.HasPrefix(o.Spec.Provider.TokenURL, "https://") {
-				t.Fatalf("sample token URL %q is not https", o.Spec.Provider.TokenURL)
+			if u := o.Spec.Provider.TokenURL + o.Spec.Provider.IssuerURL; !strings.HasPrefix(u, "https://") {
+				t.Fatalf("sample URL %q is not https", u)
 			}
 			o.Namespace = h.ns
 			if err := k8sClient.Create(h.ctx, o); err != nil {

@@ -14,27 +14,20 @@ import (
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 )
 
-// credentials are the client credentials read from the credentials Secret.
-// They only live in memory for the duration of a reconcile.
-type credentials struct {
-	clientID     string
-	clientSecret string
-}
-
 // configHash digests everything a token depends on: the provider spec and
 // the credentials. A different digest on the target Secret means the token
 // there was obtained with other inputs and a new one is due. SHA-256 is
 // one-way; the digest is stored only on the target Secret, whose readers
 // already hold the token those inputs produce.
-func configHash(spec *v1alpha1.ProviderSpec, creds credentials) string {
+func configHash(spec *v1alpha1.ProviderSpec, in *inputs) string {
 	h := sha256.New()
 	p, _ := json.Marshal(spec) // a struct of strings, maps and slices: cannot fail
 	h.Write([]byte("tokensync/config/v1\x00"))
 	h.Write(p)
-	h.Write([]byte{0})
-	h.Write([]byte(creds.clientID))
-	h.Write([]byte{0})
-	h.Write([]byte(creds.clientSecret))
+	for _, v := range []string{in.clientID, in.clientSecret, in.username, in.password, string(in.privateKey)} {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -46,7 +39,10 @@ func tokenHash(token string) string {
 
 // storedToken is what a target Secret records about the token it holds.
 type storedToken struct {
+	// accessToken is the token, with the default keys; empty with
+	// target.data templates, where data holds what they rendered.
 	accessToken string
+	data        map[string][]byte
 	tokenType   string
 	issuedAt    time.Time
 	expiresAt   time.Time
@@ -55,10 +51,11 @@ type storedToken struct {
 
 // readStoredToken returns the token held by a target Secret written by
 // tokensync when it is intact and was obtained with the inputs digested in
-// wantHash: the access token matches its digest and the timing annotations
-// parse. Other keys may have been edited; desiredSecret repairs them from
-// what this returns without a new token request.
-func readStoredToken(s *corev1.Secret, wantHash string) (storedToken, bool) {
+// wantHash: the access token (or, with templates, the rendered keys and
+// the templates) matches its digest and the timing annotations parse. With
+// the default keys, other keys may have been edited; secretApplyConfig
+// repairs them from what this returns without a new token request.
+func readStoredToken(obj *v1alpha1.OAuthClientToken, s *corev1.Secret, wantHash string) (storedToken, bool) {
 	if s == nil || s.DeletionTimestamp != nil {
 		return storedToken{}, false
 	}
@@ -66,12 +63,27 @@ func readStoredToken(s *corev1.Secret, wantHash string) (storedToken, bool) {
 	if ann[v1alpha1.ConfigHashAnnotation] != wantHash {
 		return storedToken{}, false
 	}
-	st := storedToken{
-		accessToken: string(s.Data[v1alpha1.AccessTokenKey]),
-		tokenType:   ann[v1alpha1.TokenTypeAnnotation],
-	}
-	if st.accessToken == "" || st.tokenType == "" || ann[v1alpha1.TokenHashAnnotation] != tokenHash(st.accessToken) {
+	st := storedToken{tokenType: ann[v1alpha1.TokenTypeAnnotation]}
+	if st.tokenType == "" {
 		return storedToken{}, false
+	}
+	if usesTemplates(obj) {
+		st.data = map[string][]byte{}
+		for k := range obj.Spec.Target.Data {
+			v, ok := s.Data[k]
+			if !ok {
+				return storedToken{}, false
+			}
+			st.data[k] = v
+		}
+		if ann[v1alpha1.DataHashAnnotation] != dataHash(obj, st.data) {
+			return storedToken{}, false
+		}
+	} else {
+		st.accessToken = string(s.Data[v1alpha1.AccessTokenKey])
+		if st.accessToken == "" || ann[v1alpha1.TokenHashAnnotation] != tokenHash(st.accessToken) {
+			return storedToken{}, false
+		}
 	}
 	for key, t := range map[string]*time.Time{
 		v1alpha1.IssuedAtAnnotation:  &st.issuedAt,
@@ -85,6 +97,10 @@ func readStoredToken(s *corev1.Secret, wantHash string) (storedToken, bool) {
 		*t = v
 	}
 	return st, true
+}
+
+func usesTemplates(obj *v1alpha1.OAuthClientToken) bool {
+	return obj.Spec.Target != nil && len(obj.Spec.Target.Data) > 0
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -111,7 +127,17 @@ func secretApplyConfig(obj *v1alpha1.OAuthClientToken, policy v1alpha1.CreationP
 	labels[v1alpha1.ManagedLabel] = "true"
 	annotations[v1alpha1.OwnerAnnotation] = obj.Name
 	annotations[v1alpha1.ConfigHashAnnotation] = hash
-	annotations[v1alpha1.TokenHashAnnotation] = tokenHash(st.accessToken)
+	data := st.data
+	if usesTemplates(obj) {
+		annotations[v1alpha1.DataHashAnnotation] = dataHash(obj, data)
+	} else {
+		annotations[v1alpha1.TokenHashAnnotation] = tokenHash(st.accessToken)
+		data = map[string][]byte{
+			v1alpha1.AccessTokenKey: []byte(st.accessToken),
+			v1alpha1.TokenTypeKey:   []byte(st.tokenType),
+			v1alpha1.ExpiresAtKey:   []byte(formatTime(st.expiresAt)),
+		}
+	}
 	annotations[v1alpha1.TokenTypeAnnotation] = st.tokenType
 	annotations[v1alpha1.IssuedAtAnnotation] = formatTime(st.issuedAt)
 	annotations[v1alpha1.ExpiresAtAnnotation] = formatTime(st.expiresAt)
@@ -120,11 +146,7 @@ func secretApplyConfig(obj *v1alpha1.OAuthClientToken, policy v1alpha1.CreationP
 	ac := corev1ac.Secret(obj.TargetName(), obj.Namespace).
 		WithLabels(labels).
 		WithAnnotations(annotations).
-		WithData(map[string][]byte{
-			v1alpha1.AccessTokenKey: []byte(st.accessToken),
-			v1alpha1.TokenTypeKey:   []byte(st.tokenType),
-			v1alpha1.ExpiresAtKey:   []byte(formatTime(st.expiresAt)),
-		})
+		WithData(data)
 	if policy != v1alpha1.CreationPolicyMerge {
 		ac = ac.WithType(secretType)
 	}

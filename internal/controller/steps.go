@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
-	"github.com/tokensync/tokensync/internal/oauth"
 )
 
 // Field indexes on OAuthClientToken, used to map Secret events to the objects
@@ -52,26 +50,6 @@ func (r *OAuthClientTokenReconciler) minRefreshInterval() time.Duration {
 		return r.MinRefreshInterval
 	}
 	return DefaultMinRefreshInterval
-}
-
-// checkTokenURL refuses what admission cannot: plain http when the manager
-// does not allow it.
-func (r *OAuthClientTokenReconciler) checkTokenURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return stalled(v1alpha1.ReasonInvalidSpec, "tokenURL %q is not an absolute URL", oauth.RedactedURL(raw))
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if r.AllowInsecureHTTP {
-			return nil
-		}
-		return stalled(v1alpha1.ReasonInsecureTokenURL, "tokenURL %s uses plain http; use https (the manager accepts http only with --allow-insecure-http, for local testing)", oauth.RedactedURL(raw))
-	default:
-		return stalled(v1alpha1.ReasonInvalidSpec, "tokenURL scheme %q is not https", u.Scheme)
-	}
 }
 
 // checkPeers refuses a target Secret that an older OAuthClientToken in the
@@ -160,92 +138,6 @@ func (r *OAuthClientTokenReconciler) targetSecret(ctx context.Context, obj *v1al
 		}
 	}
 	return live, nil
-}
-
-// readCredentials reads the client credentials with a direct GET, so that
-// credentials Secrets are never cached by the manager.
-func (r *OAuthClientTokenReconciler) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientToken) (credentials, error) {
-	ref := obj.Spec.CredentialsRef
-	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return credentials{}, stalled(v1alpha1.ReasonCredentialsNotFound, "credentials Secret %s not found", ref.Name)
-		}
-		return credentials{}, fmt.Errorf("reading credentials Secret %s: %w", ref.Name, err)
-	}
-	idKey := keyOr(ref.ClientIDKey, v1alpha1.DefaultClientIDKey)
-	secretKey := keyOr(ref.ClientSecretKey, v1alpha1.DefaultClientSecretKey)
-	var c credentials
-	for _, k := range []struct {
-		key string
-		dst *string
-	}{{idKey, &c.clientID}, {secretKey, &c.clientSecret}} {
-		v, ok := s.Data[k.key]
-		if !ok {
-			return credentials{}, stalled(v1alpha1.ReasonCredentialsKeyMissing, "credentials Secret %s has no key %q", ref.Name, k.key)
-		}
-		if len(v) == 0 {
-			return credentials{}, stalled(v1alpha1.ReasonCredentialsKeyMissing, "credentials Secret %s has an empty value for key %q", ref.Name, k.key)
-		}
-		*k.dst = string(v)
-	}
-	return c, nil
-}
-
-func keyOr(k, def string) string {
-	if k == "" {
-		return def
-	}
-	return k
-}
-
-func tokenRequest(obj *v1alpha1.OAuthClientToken, c credentials) oauth.Request {
-	p := obj.Spec.Provider
-	req := oauth.Request{
-		TokenURL:     p.TokenURL,
-		AuthMethod:   oauth.AuthMethod(p.AuthMethod),
-		ClientID:     c.clientID,
-		ClientSecret: c.clientSecret,
-		Scopes:       p.Scopes,
-		Audience:     p.Audience,
-		ExtraParams:  p.ExtraParams,
-	}
-	if req.AuthMethod == "" {
-		req.AuthMethod = oauth.AuthMethodAuto
-	}
-	if p.Timeout != nil {
-		req.Timeout = p.Timeout.Duration
-	}
-	return req
-}
-
-// tokenError turns a token-client error into a typed reconcile error with
-// the condition reason to report. Messages quote the provider's error and
-// error_description, never the request.
-func tokenError(obj *v1alpha1.OAuthClientToken, err error) error {
-	host := oauth.RedactedURL(obj.Spec.Provider.TokenURL)
-	oe, ok := oauth.AsError(err)
-	if !ok {
-		return transient(v1alpha1.ReasonTokenEndpointUnavailable, 0, "token request to %s failed: %v", host, err)
-	}
-	switch oe.Kind {
-	case oauth.KindTransient:
-		return transient(v1alpha1.ReasonTokenEndpointUnavailable, oe.RetryAfter, "token request to %s failed: %v", host, oe)
-	case oauth.KindInvalidResponse:
-		return transient(v1alpha1.ReasonInvalidTokenResponse, oe.RetryAfter, "token endpoint %s returned an unusable response: %v", host, oe)
-	case oauth.KindConfig:
-		return stalled(v1alpha1.ReasonInvalidSpec, "cannot request a token from %s: %v", host, oe)
-	}
-	reason := v1alpha1.ReasonTokenRequestRejected
-	switch oe.Code {
-	case "invalid_client":
-		reason = v1alpha1.ReasonInvalidClient
-	case "invalid_scope":
-		reason = v1alpha1.ReasonInvalidScope
-	case "unauthorized_client":
-		reason = v1alpha1.ReasonUnauthorizedClient
-	}
-	return stalled(reason, "token endpoint %s refused the request: %v", host, oe)
 }
 
 func (r *OAuthClientTokenReconciler) gated(key types.NamespacedName, hash string, now time.Time) (time.Duration, bool) {

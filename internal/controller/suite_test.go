@@ -143,13 +143,15 @@ func newHarness(t *testing.T) *harness {
 		recorder: events.NewFakeRecorder(100),
 	}
 	counted := &countingClient{Client: mgrClient, n: &h.writes.n}
+	tokens := &oauth.Client{HTTPClient: httpClient, Now: h.clock.Now}
 	h.r = &OAuthClientTokenReconciler{
 		Client:         counted,
 		APIReader:      mgrAPI,
 		SecretMetadata: metaReader,
 		Recorder:       h.recorder,
 		Clock:          h.clock,
-		Tokens:         &oauth.Client{HTTPClient: httpClient, Now: h.clock.Now},
+		Tokens:         tokens,
+		Discovery:      &oauth.Discovery{Client: tokens},
 	}
 	return h
 }
