@@ -221,10 +221,10 @@ func TestSCAChallengeIsInteractionRequired(t *testing.T) {
 func TestChallengeScheme(t *testing.T) {
 	for in, want := range map[string]string{
 		`SCA realm="Authentication" auth-param1="x"`: "SCA",
-		`Basic realm="x"`:                            "Basic",
-		`  Bearer`:                                   "Bearer",
-		`"quoted" x`:                                 "",
-		``:                                           "",
+		`Basic realm="x"`: "Basic",
+		`  Bearer`:        "Bearer",
+		`"quoted" x`:      "",
+		``:                "",
 	} {
 		if got := challengeScheme([]string{in}); got != want {
 			t.Errorf("challengeScheme(%q) = %q, want %q", in, got, want)
