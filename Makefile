@@ -64,6 +64,11 @@ test-e2e: build ## Run the end-to-end suite: the manager binary against envtest 
 	TOKENSYNC_MANAGER_BIN=$(LOCALBIN)/manager \
 		$(GO) test -tags e2e ./test/dot/ ./test/e2e/ -count=1 -v -timeout 20m
 
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Fuzz token response parsing and JWT expiry reading (FUZZTIME each, default 30s).
+	$(GO) test ./internal/oauth/ -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME)
+
 .PHONY: demo
 demo: build ## Start a throwaway control plane and token endpoint, run the manager, and watch a token rotate.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \

@@ -454,9 +454,9 @@ type TargetSpec struct {
 	// data, when set, replaces the default keys (access_token, token_type,
 	// expires_at) with these keys, each rendered from a Go template over the
 	// token: {{ .AccessToken }}, {{ .TokenType }}, {{ .ExpiresAt }} (RFC
-	// 3339), {{ .ExpiresIn }} (seconds), {{ .Scope }}, {{ .IDToken }} and
-	// {{ .RefreshToken }} (the refresh token is written only where a
-	// template asks for it). Functions: b64enc, b64dec, json (a JSON string
+	// 3339), {{ .ExpiresIn }} (seconds), {{ .Scope }}, {{ .IDToken }},
+	// {{ .RefreshExpiresIn }} (seconds) and {{ .RefreshToken }} (the
+	// refresh token is written only where a template asks for it). Functions: b64enc, b64dec, json (a JSON string
 	// literal), quote, trim, lower, upper. A template that does not parse or
 	// names an unknown field sets Stalled with reason InvalidTemplate.
 	// Editing a rendered key gets a new token, since the token itself is

@@ -120,16 +120,19 @@ func TestInvalidTemplateStallsBeforeAnyRequest(t *testing.T) {
 
 func TestRefreshTokenInTemplateOnlyWhenAsked(t *testing.T) {
 	h := newHarness(t)
-	srv, base := providerServer(h, tokenserver.Options{Clients: map[string]string{"rt": "rt-secret"}, ExpiresIn: 600, IssueRefreshTokens: true})
+	srv, base := providerServer(h, tokenserver.Options{Clients: map[string]string{"rt": "rt-secret"}, ExpiresIn: 600, IssueRefreshTokens: true, RefreshExpiresIn: 7200, IDTokens: true})
 	h.createSecret("creds", "", map[string][]byte{"client_id": []byte("rt"), "client_secret": []byte("rt-secret")})
 	o := h.createToken("rt", "creds", func(o *v1alpha1.OAuthClientToken) {
 		o.Spec.Provider.TokenURL = base + "/token"
-		o.Spec.Target = &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"access": "{{ .AccessToken }}", "refresh": "{{ .RefreshToken }}"}}
+		o.Spec.Target = &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"access": "{{ .AccessToken }}", "refresh": "{{ .RefreshToken }}", "meta": "{{ .RefreshExpiresIn }} {{ .IDToken | len }}"}}
 	})
 	h.reconcile(o.Name)
 	it := lastIssued(t, srv)
 	if got := string(h.secret("rt").Data["refresh"]); got != it.RefreshToken {
 		t.Fatal("the template did not get the refresh token")
+	}
+	if got := string(h.secret("rt").Data["meta"]); got == "7200 0" || !strings.HasPrefix(got, "7200 ") {
+		t.Fatalf("meta = %q: want the refresh lifetime and a non-empty ID token", got)
 	}
 }
 

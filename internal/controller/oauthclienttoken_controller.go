@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -273,7 +272,7 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 		next.renewAt = now.Add(r.minRefreshInterval()).Truncate(time.Second)
 	}
 	if tpls != nil {
-		view := viewOf(tok.AccessToken, tok.TokenType, strings.Join(tok.Scopes, " "), tok.IDToken, tok.RefreshToken, next.issuedAt, next.expiresAt)
+		view := viewOf(tok, next.issuedAt, next.expiresAt)
 		if next.data, err = render(tpls, view); err != nil {
 			return res, err
 		}

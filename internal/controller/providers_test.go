@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -235,6 +236,17 @@ func TestProviderPaysafe(t *testing.T) {
 	h.reconcile(o.Name)
 	if srv.Requests() != before {
 		t.Fatal("an interaction-required failure was retried at once")
+	}
+
+	// No access or refresh token, nor the client secret, in status or events.
+	status, _ := json.Marshal(h.get(o.Name).Status)
+	seen := string(status) + strings.Join(h.events(), "\n")
+	for _, it := range srv.Issued() {
+		for _, secret := range []string{it.AccessToken, it.RefreshToken, "pay:safe/secret+1"} {
+			if secret != "" && strings.Contains(seen, secret) {
+				t.Fatal("a token or the client secret is in status or events")
+			}
+		}
 	}
 }
 

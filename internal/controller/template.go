@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/oauth"
 )
 
 // tokenView is what target.data templates see. It is the documented
@@ -27,6 +28,9 @@ type tokenView struct {
 	Scope        string // space-separated granted scopes
 	IDToken      string
 	RefreshToken string
+	// RefreshExpiresIn is the refresh token's lifetime in seconds (the
+	// response's refresh_expires_in), 0 when not given.
+	RefreshExpiresIn int64
 }
 
 var templateFuncs = template.FuncMap{
@@ -58,7 +62,7 @@ func templates(obj *v1alpha1.OAuthClientToken) (map[string]*template.Template, e
 		return nil, nil
 	}
 	out := make(map[string]*template.Template, len(t.Data))
-	probe := tokenView{AccessToken: "a", TokenType: "Bearer", ExpiresAt: "2006-01-02T15:04:05Z", ExpiresIn: 1, Scope: "s", IDToken: "i", RefreshToken: "r"}
+	probe := tokenView{AccessToken: "a", TokenType: "Bearer", ExpiresAt: "2006-01-02T15:04:05Z", ExpiresIn: 1, Scope: "s", IDToken: "i", RefreshToken: "r", RefreshExpiresIn: 1}
 	for _, key := range slices.Sorted(maps.Keys(t.Data)) {
 		tpl, err := template.New(key).Option("missingkey=error").Funcs(templateFuncs).Parse(string(t.Data[key]))
 		if err != nil {
@@ -108,15 +112,16 @@ func renderErrKind(err error) string {
 }
 
 // viewOf builds the template view of a token.
-func viewOf(accessToken, tokenType, scope, idToken, refreshToken string, issuedAt, expiresAt time.Time) tokenView {
+func viewOf(tok *oauth.Token, issuedAt, expiresAt time.Time) tokenView {
 	return tokenView{
-		AccessToken:  accessToken,
-		TokenType:    tokenType,
-		ExpiresAt:    formatTime(expiresAt),
-		ExpiresIn:    int64(expiresAt.Sub(issuedAt) / time.Second),
-		Scope:        scope,
-		IDToken:      idToken,
-		RefreshToken: refreshToken,
+		AccessToken:      tok.AccessToken,
+		TokenType:        tok.TokenType,
+		ExpiresAt:        formatTime(expiresAt),
+		ExpiresIn:        int64(expiresAt.Sub(issuedAt) / time.Second),
+		Scope:            strings.Join(tok.Scopes, " "),
+		IDToken:          tok.IDToken,
+		RefreshToken:     tok.RefreshToken,
+		RefreshExpiresIn: int64(tok.RefreshExpiresIn / time.Second),
 	}
 }
 
