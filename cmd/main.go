@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -51,6 +52,10 @@ type options struct {
 	concurrentReconciles int
 	kubeAPIQPS           float64
 	kubeAPIBurst         int
+	tokenURLAllowlist    string
+	allowLinkLocal       bool
+	maxRequestsPerHost   float64
+	requestBurstPerHost  int
 }
 
 func main() {
@@ -72,6 +77,14 @@ func main() {
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often leader election clients retry.")
 	fs.BoolVar(&o.allowInsecureHTTP, "allow-insecure-http", false,
 		"Allow token URLs with plain http. Credentials then cross the network in clear text: for local testing only.")
+	fs.StringVar(&o.tokenURLAllowlist, "token-url-allowlist", "",
+		"Comma-separated host patterns token and issuer URLs must match: exact hosts (auth.example.com), subdomain wildcards (*.example.com) or CIDR prefixes for IP hosts (10.0.0.0/8). Empty allows any host.")
+	fs.BoolVar(&o.allowLinkLocal, "allow-link-local-token-urls", false,
+		"Allow token URLs that name or resolve to link-local or cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254). Refused by default.")
+	fs.Float64Var(&o.maxRequestsPerHost, "max-token-requests-per-host", 50,
+		"Most token and discovery requests per second sent to one host, however many objects need a token. 0 means no limit.")
+	fs.IntVar(&o.requestBurstPerHost, "token-request-burst-per-host", 100,
+		"Requests to one host that may be sent at once before --max-token-requests-per-host applies.")
 	fs.DurationVar(&o.minRefreshInterval, "min-refresh-interval", controller.DefaultMinRefreshInterval,
 		"Shortest time between two token requests for one OAuthClientToken, whatever the token lifetime.")
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
@@ -128,7 +141,14 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	tokens := &oauth.Client{HTTPClient: oauth.NewHTTPClient()}
+	allowlist, err := oauth.ParseHostAllowlist(o.tokenURLAllowlist)
+	if err != nil {
+		return fmt.Errorf("--token-url-allowlist: %w", err)
+	}
+	tokens := &oauth.Client{
+		HTTPClient: oauth.NewHTTPClientWithOptions(oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}),
+		Limiter:    &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
+	}
 	r := &controller.OAuthClientTokenReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("tokensync"),
@@ -136,6 +156,8 @@ func run(ctx context.Context, o options) error {
 		Tokens:             tokens,
 		Discovery:          &oauth.Discovery{Client: tokens},
 		AllowInsecureHTTP:  o.allowInsecureHTTP,
+		TokenURLAllowlist:  allowlist,
+		AllowLinkLocal:     o.allowLinkLocal,
 		MinRefreshInterval: o.minRefreshInterval,
 		Jitter:             controller.RandomJitter,
 	}

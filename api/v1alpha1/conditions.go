@@ -53,6 +53,10 @@ const (
 	// ReasonInsecureTokenURL (Stalled): the token URL uses plain http and the
 	// manager was not started with --allow-insecure-http.
 	ReasonInsecureTokenURL = "InsecureTokenURL"
+	// ReasonTokenURLNotAllowed (Stalled): the token, issuer or discovered
+	// URL names a host outside the manager's --token-url-allowlist, or a
+	// link-local or cloud metadata address.
+	ReasonTokenURLNotAllowed = "TokenURLNotAllowed"
 	// ReasonInvalidSpec (Stalled): the spec cannot be used as written (a
 	// check the API server could not make at admission).
 	ReasonInvalidSpec = "InvalidSpec"

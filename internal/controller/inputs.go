@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 
 	corev1 "k8s.io/api/core/v1"
@@ -171,6 +172,9 @@ func (r *OAuthClientTokenReconciler) resolveEndpoint(ctx context.Context, obj *v
 	md, err := r.discovery().TokenEndpoint(ctx, req)
 	if err != nil {
 		oe, _ := oauth.AsError(err)
+		if oe != nil && oe.Forbidden {
+			return stalled(v1alpha1.ReasonTokenURLNotAllowed, "discovering the token endpoint of %s: %v", oauth.RedactedURL(p.IssuerURL), err)
+		}
 		if oe != nil && oe.Kind == oauth.KindTransient {
 			return transient(v1alpha1.ReasonDiscoveryFailed, oe.RetryAfter, "discovering the token endpoint of %s: %v", oauth.RedactedURL(p.IssuerURL), err)
 		}
@@ -195,6 +199,12 @@ func (r *OAuthClientTokenReconciler) checkTokenURL(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return stalled(v1alpha1.ReasonInvalidSpec, "%s %q is not an absolute URL", field, oauth.RedactedURL(raw))
+	}
+	if !r.TokenURLAllowlist.Allows(u.Hostname()) {
+		return stalled(v1alpha1.ReasonTokenURLNotAllowed, "%s host %q is not in the manager's --token-url-allowlist (%s)", field, u.Hostname(), r.TokenURLAllowlist)
+	}
+	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !r.AllowLinkLocal && oauth.IsForbiddenAddress(addr) {
+		return stalled(v1alpha1.ReasonTokenURLNotAllowed, "%s: %v", field, &oauth.ForbiddenAddressError{Addr: addr.Unmap()})
 	}
 	switch u.Scheme {
 	case "https":

@@ -66,6 +66,12 @@ type OAuthClientTokenReconciler struct {
 	Discovery Discoverer
 	// AllowInsecureHTTP lets token URLs use plain http (local testing only).
 	AllowInsecureHTTP bool
+	// TokenURLAllowlist, when not empty, limits the hosts token, issuer and
+	// discovered URLs may name.
+	TokenURLAllowlist *oauth.HostAllowlist
+	// AllowLinkLocal lets token URLs name link-local and metadata
+	// addresses; the token client must be built to allow them too.
+	AllowLinkLocal bool
 	// MinRefreshInterval is the floor between two token requests for one
 	// object, so a tiny expires_in cannot make the controller hot-loop.
 	MinRefreshInterval time.Duration

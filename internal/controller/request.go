@@ -97,6 +97,9 @@ func tokenError(endpoint string, err error) error {
 	case oauth.KindInvalidResponse:
 		return transient(v1alpha1.ReasonInvalidTokenResponse, oe.RetryAfter, "token endpoint %s returned an unusable response: %v", host, oe)
 	case oauth.KindConfig:
+		if oe.Forbidden {
+			return stalled(v1alpha1.ReasonTokenURLNotAllowed, "token request to %s refused: %v", host, oe)
+		}
 		return stalled(v1alpha1.ReasonInvalidSpec, "cannot request a token from %s: %v", host, oe)
 	}
 	if oe.InteractionRequired {

@@ -156,6 +156,9 @@ type Client struct {
 	// Now is the clock for Token.ReceivedAt, Retry-After dates, client
 	// assertions and JWT expiry; time.Now when nil.
 	Now func() time.Time
+	// Limiter bounds the request rate per host (token and discovery
+	// requests); no limit when nil.
+	Limiter *HostLimiter
 
 	tls transports
 }
@@ -322,7 +325,7 @@ func (c *Client) httpClient(rec *recorder, req *Request) (*http.Client, *dialect
 		}
 		rec.base = tr
 	}
-	d := &dialect{base: rec, headers: req.Headers, format: req.Format, fields: req.ResponseFields}
+	d := &dialect{base: rec, headers: req.Headers, format: req.Format, fields: req.ResponseFields, limiter: c.Limiter}
 	hc.Transport = d
 	hc.CheckRedirect = noRedirect
 	return &hc, d, nil
@@ -480,6 +483,13 @@ func (c *Client) classify(ctx context.Context, err error, rec *recorder, timeout
 			return &Error{Kind: KindTransient, StatusCode: rec.status(), Description: fmt.Sprintf("no complete response within %s", timeout), Err: sanitize(err)}
 		}
 		return &Error{Kind: KindTransient, StatusCode: rec.status(), Description: "request canceled", Err: sanitize(err)}
+	}
+	if fe, ok := asForbidden(err); ok {
+		return &Error{Kind: KindConfig, Forbidden: true, Description: fe.Error()}
+	}
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		return &Error{Kind: KindTransient, Description: rl.Error(), RetryAfter: rl.Delay.Round(time.Second) + time.Second}
 	}
 	var cve *tls.CertificateVerificationError
 	if errors.As(err, &cve) {
@@ -643,18 +653,34 @@ func RedactedURL(raw string) string {
 	return u.String()
 }
 
+// HTTPOptions adjust NewHTTPClientWithOptions.
+type HTTPOptions struct {
+	// AllowLinkLocal lets connections reach link-local and cloud metadata
+	// addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254), refused by
+	// default so that a tenant cannot aim tokensync at instance metadata.
+	AllowLinkLocal bool
+}
+
 // NewHTTPClient returns the HTTP client token requests use by default: TLS
 // 1.2 at least, the proxy from the standard environment variables, bounded
-// connection set-up and response-header waits, pooled connections, and no
-// redirects. x/oauth2 itself reads at most 1 MiB of a token response.
-func NewHTTPClient() *http.Client {
+// connection set-up and response-header waits, pooled connections, no
+// redirects, and no connections to link-local or metadata addresses.
+// x/oauth2 itself reads at most 1 MiB of a token response.
+func NewHTTPClient() *http.Client { return NewHTTPClientWithOptions(HTTPOptions{}) }
+
+// NewHTTPClientWithOptions is NewHTTPClient with options.
+func NewHTTPClientWithOptions(o HTTPOptions) *http.Client {
+	dialer := &net.Dialer{
+		Timeout:   10 * time.Second,
+		KeepAlive: 30 * time.Second,
+	}
+	if !o.AllowLinkLocal {
+		dialer.Control = guardControl
+	}
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment,
-			DialContext: (&net.Dialer{
-				Timeout:   10 * time.Second,
-				KeepAlive: 30 * time.Second,
-			}).DialContext,
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,

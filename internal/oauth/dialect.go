@@ -65,6 +65,7 @@ type dialect struct {
 	headers map[string]string
 	format  Format
 	fields  ResponseFields
+	limiter *HostLimiter
 
 	// missing records a configured response path that was absent from the
 	// last 2xx answer, to explain a missing access token.
@@ -72,6 +73,9 @@ type dialect struct {
 }
 
 func (d *dialect) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := d.limiter.wait(req.Context(), req.URL.Host); err != nil {
+		return nil, err
+	}
 	req = req.Clone(req.Context())
 	for k, v := range d.headers {
 		req.Header.Set(k, v)

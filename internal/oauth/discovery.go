@@ -169,6 +169,13 @@ func getMetadata(ctx context.Context, hc *http.Client, u string) (Metadata, *Err
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
+		if fe, ok := asForbidden(err); ok {
+			return Metadata{}, &Error{Kind: KindConfig, Forbidden: true, Description: fe.Error()}
+		}
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			return Metadata{}, &Error{Kind: KindTransient, Description: rl.Error(), RetryAfter: rl.Delay.Round(time.Second) + time.Second}
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err

@@ -49,6 +49,9 @@ type Error struct {
 	// RetryAfter is the delay the endpoint asked for in Retry-After
 	// (delta-seconds or HTTP-date), 0 when absent, at most 24h.
 	RetryAfter time.Duration
+	// Forbidden is set when the request was refused before sending because
+	// it would reach a link-local or metadata address.
+	Forbidden bool
 	// Challenge is the auth scheme of the WWW-Authenticate header of a 401
 	// (e.g. "SCA"); only the scheme, never its parameters.
 	Challenge string
