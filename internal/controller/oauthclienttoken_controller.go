@@ -92,7 +92,7 @@ type gate struct {
 	notBefore time.Time
 }
 
-// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
@@ -149,9 +149,17 @@ func (r *OAuthClientTokenReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		// The target Secret, when owned, goes with the object through
-		// garbage collection.
+		// An owned target Secret (and the state Secret) go with the object
+		// through garbage collection; an orphaned one stays; a merged-into
+		// one loses tokensync's keys, under the finalizer.
+		if err := r.finalize(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.clearGate(req.NamespacedName)
 		return ctrl.Result{}, nil
+	}
+	if err := r.syncFinalizer(ctx, obj); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	orig := obj.DeepCopy()

@@ -4,7 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/oauth"
@@ -56,5 +59,74 @@ func TestMetadataAddressesAreRefused(t *testing.T) {
 		if !strings.Contains(c.Message, "metadata") {
 			t.Fatalf("%s: message %q", name, c.Message)
 		}
+	}
+}
+
+func TestDeletingAMergeTokenRemovesOnlyItsKeys(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "merge-del-client", "merge-del-secret")
+	h.createSecret("app-config", "", map[string][]byte{"db_url": []byte("postgres://db"), "mode": []byte("prod")})
+	o := h.createToken("merge", "creds", func(o *v1alpha1.OAuthClientToken) {
+		o.Spec.Target = &v1alpha1.TargetSpec{Name: "app-config", CreationPolicy: v1alpha1.CreationPolicyMerge, Labels: map[string]string{"team": "payments"}}
+	})
+	h.reconcile(o.Name)
+	wantReady(h, o.Name)
+	if !controllerutil.ContainsFinalizer(h.get(o.Name), Finalizer) {
+		t.Fatal("no finalizer on a Merge object")
+	}
+	if s := h.secret("app-config"); len(s.Data["access_token"]) == 0 {
+		t.Fatal("no token merged")
+	}
+
+	if err := k8sClient.Delete(h.ctx, h.get(o.Name)); err != nil {
+		t.Fatal(err)
+	}
+	h.syncCache(h.get(o.Name))
+	if _, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: keyIn(h.ns, o.Name)}); err != nil {
+		t.Fatal(err)
+	}
+	s := h.secret("app-config")
+	if string(s.Data["db_url"]) != "postgres://db" || string(s.Data["mode"]) != "prod" {
+		t.Fatalf("the owner's keys were touched: %v", keys(s.Data))
+	}
+	for _, k := range []string{"access_token", "token_type", "expires_at"} {
+		if _, ok := s.Data[k]; ok {
+			t.Fatalf("tokensync's key %s was left behind", k)
+		}
+	}
+	if _, ok := s.Labels[v1alpha1.ManagedLabel]; ok || s.Labels["team"] != "" || s.Annotations[v1alpha1.OwnerAnnotation] != "" {
+		t.Fatalf("tokensync's labels or annotations were left: %v %v", s.Labels, s.Annotations)
+	}
+	err := k8sClient.Get(h.ctx, keyIn(h.ns, o.Name), &v1alpha1.OAuthClientToken{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("the object is still there after its finalizer ran: %v", err)
+	}
+}
+
+func TestDeletingOwnerAndOrphanTokens(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "del-client", "del-secret")
+	owner := h.createToken("owned", "creds", nil)
+	orphan := h.createToken("orphan", "creds", func(o *v1alpha1.OAuthClientToken) {
+		o.Spec.Target = &v1alpha1.TargetSpec{CreationPolicy: v1alpha1.CreationPolicyOrphan}
+	})
+	h.reconcile(owner.Name)
+	h.reconcile(orphan.Name)
+	// Owner: the Secret is controlled by the object, so the garbage
+	// collector (not running in envtest) deletes it with the object; no
+	// finalizer holds the deletion.
+	s := h.secret("owned")
+	if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != h.get(owner.Name).UID || controllerutil.ContainsFinalizer(h.get(owner.Name), Finalizer) {
+		t.Fatal("an Owner Secret must carry a controller ownerReference and no finalizer")
+	}
+	// Orphan: nothing ties the Secret to the object; it outlives it intact.
+	if err := k8sClient.Delete(h.ctx, h.get(orphan.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: keyIn(h.ns, orphan.Name)}); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.secret("orphan"); len(s.OwnerReferences) != 0 || len(s.Data["access_token"]) == 0 {
+		t.Fatal("an Orphan Secret must outlive its object with its token")
 	}
 }
