@@ -64,6 +64,20 @@ const (
 	RequestFormatJSON RequestFormat = "JSON"
 )
 
+// ExpiryPolicy says what happens to an expired token that could not be
+// renewed.
+// +kubebuilder:validation:Enum=Keep;Clear
+type ExpiryPolicy string
+
+const (
+	// ExpiryPolicyKeep leaves the expired token in the Secret (consumers
+	// get the provider's 401 rather than a missing key).
+	ExpiryPolicyKeep ExpiryPolicy = "Keep"
+	// ExpiryPolicyClear removes the token's keys from the Secret at the
+	// first failed renewal after expiry; they come back with the next token.
+	ExpiryPolicyClear ExpiryPolicy = "Clear"
+)
+
 // CreationPolicy says how tokensync treats the target Secret.
 // +kubebuilder:validation:Enum=Owner;Orphan;Merge
 type CreationPolicy string
@@ -450,6 +464,14 @@ type TargetSpec struct {
 	// annotations are copied onto the Secret.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// expiryPolicy is what happens when the token expires and renewal keeps
+	// failing: Keep (default) leaves the stale token in the Secret, Clear
+	// removes the token's keys until a new token is obtained. Ready is
+	// False with reason TokenExpired either way.
+	// +optional
+	// +kubebuilder:default=Keep
+	ExpiryPolicy ExpiryPolicy `json:"expiryPolicy,omitempty"`
 
 	// data, when set, replaces the default keys (access_token, token_type,
 	// expires_at) with these keys, each rendered from a Go template over the

@@ -121,6 +121,8 @@ type result struct {
 	endpoint string
 	// grant is the grant_type value of the request that issued the token.
 	grant string
+	// cleared is set when an expired token was removed from the Secret.
+	cleared bool
 }
 
 func (r result) outcome() string {
@@ -269,7 +271,18 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	issuedAt := now.Truncate(time.Second)
 	tok, grant, err := r.obtain(ctx, obj, in, state)
 	if err != nil {
-		return res, tokenError(in.endpoint, err)
+		terr := tokenError(in.endpoint, err)
+		if res.token != nil && !now.Before(res.token.expiresAt) && expiryPolicy(obj) == v1alpha1.ExpiryPolicyClear {
+			// The stale token goes; its metadata stays, so status still
+			// says when it expired.
+			ac := secretApplyConfig(obj, policy, *res.token, hash)
+			ac.Data = nil
+			if werr := r.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); werr != nil {
+				return res, transient(v1alpha1.ReasonSecretWriteFailed, 0, "clearing the expired token from Secret %s: %v", obj.TargetName(), werr)
+			}
+			res.cleared = true
+		}
+		return res, terr
 	}
 	lifetime := tok.ExpiresIn
 	if lifetime <= 0 {
@@ -403,9 +416,15 @@ func (r *OAuthClientTokenReconciler) summarize(ctx context.Context, obj *v1alpha
 			// The consumer still holds a valid token: Ready stays True.
 			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonTokenReady,
 				fmt.Sprintf("Secret %s holds a token valid until %s; renewal failing, retrying: %s", obj.TargetName(), formatTime(tok.expiresAt), msg))
+		case tok != nil && res.cleared:
+			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired,
+				fmt.Sprintf("the token in Secret %s expired at %s and was removed (expiryPolicy Clear); renewal failing, retrying: %s", obj.TargetName(), formatTime(tok.expiresAt), msg))
 		case tok != nil:
 			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired,
 				fmt.Sprintf("the token in Secret %s expired at %s; renewal failing, retrying: %s", obj.TargetName(), formatTime(tok.expiresAt), msg))
+		case st.ExpiresAt != nil && !now.Before(st.ExpiresAt.Time) && expiryPolicy(obj) == v1alpha1.ExpiryPolicyClear:
+			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired,
+				fmt.Sprintf("the token expired at %s and was removed from Secret %s (expiryPolicy Clear); renewal failing, retrying: %s", formatTime(st.ExpiresAt.Time), obj.TargetName(), msg))
 		default:
 			setCondition(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 		}

@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,5 +130,49 @@ func TestDeletingOwnerAndOrphanTokens(t *testing.T) {
 	}
 	if s := h.secret("orphan"); len(s.OwnerReferences) != 0 || len(s.Data["access_token"]) == 0 {
 		t.Fatal("an Orphan Secret must outlive its object with its token")
+	}
+}
+
+func TestExpiryPolicyClearRemovesTheStaleToken(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "clear-client", "clear-secret")
+	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
+		o.Spec.Target = &v1alpha1.TargetSpec{ExpiryPolicy: v1alpha1.ExpiryPolicyClear, Labels: map[string]string{"app": "x"}}
+	})
+	h.reconcile("tok")
+
+	// Still valid: a failed renewal keeps the token whatever the policy.
+	h.clock.Step(50 * time.Minute)
+	tokenSrv.FailNext(1, http.StatusServiceUnavailable, "", nil)
+	h.reconcile("tok")
+	if len(h.secret("tok").Data["access_token"]) == 0 {
+		t.Fatal("a still-valid token was removed")
+	}
+
+	h.clock.Step(11 * time.Minute)
+	tokenSrv.FailNext(1, http.StatusServiceUnavailable, "", nil)
+	h.reconcile("tok")
+	o := h.get("tok")
+	c := wantCondition(t, o, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired)
+	if !strings.Contains(c.Message, "removed") {
+		t.Fatalf("message %q", c.Message)
+	}
+	s := h.secret("tok")
+	if _, ok := s.Data["access_token"]; ok || s.Labels["app"] != "x" {
+		t.Fatalf("want the token keys gone and the Secret kept: keys %v labels %v", keys(s.Data), s.Labels)
+	}
+
+	// Still down at the next retry: still TokenExpired, nothing to clear.
+	h.clock.Step(10 * time.Minute)
+	tokenSrv.FailNext(1, http.StatusServiceUnavailable, "", nil)
+	h.reconcile("tok")
+	wantCondition(t, h.get("tok"), v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTokenExpired)
+
+	// Recovery is automatic.
+	h.clock.Step(10 * time.Minute)
+	h.reconcile("tok")
+	wantReady(h, "tok")
+	if len(h.secret("tok").Data["access_token"]) == 0 {
+		t.Fatal("no token after recovery")
 	}
 }

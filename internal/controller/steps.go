@@ -31,6 +31,13 @@ func creationPolicy(obj *v1alpha1.OAuthClientToken) v1alpha1.CreationPolicy {
 	return v1alpha1.CreationPolicyOwner
 }
 
+func expiryPolicy(obj *v1alpha1.OAuthClientToken) v1alpha1.ExpiryPolicy {
+	if obj.Spec.Target != nil && obj.Spec.Target.ExpiryPolicy != "" {
+		return obj.Spec.Target.ExpiryPolicy
+	}
+	return v1alpha1.ExpiryPolicyKeep
+}
+
 func defaultLifetime(obj *v1alpha1.OAuthClientToken) time.Duration {
 	if r := obj.Spec.Refresh; r != nil && r.DefaultLifetime != nil && r.DefaultLifetime.Duration > 0 {
 		return r.DefaultLifetime.Duration
