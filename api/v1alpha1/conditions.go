@@ -101,6 +101,12 @@ const (
 	EventTokenRecovered = "TokenRecovered"
 )
 
+// RefreshRequestedAnnotation, set on an OAuthClientToken to a new value
+// (e.g. `date +%s`), forces a new token once per value:
+//
+//	kubectl annotate oct NAME oauth.tokensync.io/refresh-requested-at=$(date +%s) --overwrite
+const RefreshRequestedAnnotation = "oauth.tokensync.io/refresh-requested-at"
+
 // Labels and annotations tokensync puts on the Secrets it writes.
 const (
 	// ManagedLabel marks Secrets written by tokensync. The manager caches

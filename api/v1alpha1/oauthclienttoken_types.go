@@ -587,6 +587,12 @@ type OAuthClientTokenStatus struct {
 	// +optional
 	RenewAt *metav1.Time `json:"renewAt,omitempty"`
 
+	// lastHandledRefreshRequest is the value of the
+	// oauth.tokensync.io/refresh-requested-at annotation that last forced a
+	// new token. A new value forces one more.
+	// +optional
+	LastHandledRefreshRequest string `json:"lastHandledRefreshRequest,omitempty"`
+
 	// lastFailureTime is when the last failed attempt happened. Cleared on
 	// success.
 	// +optional

@@ -227,10 +227,13 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	hash := configHash(&obj.Spec.Provider, in)
 	res := result{hash: hash}
 
+	// A new value of the refresh-requested-at annotation forces a token.
+	forced := obj.Annotations[v1alpha1.RefreshRequestedAnnotation] != obj.Status.LastHandledRefreshRequest &&
+		obj.Annotations[v1alpha1.RefreshRequestedAnnotation] != ""
 	current, ok := readStoredToken(obj, live, hash)
 	if ok {
 		res.token = &current
-		if now.Before(current.renewAt) && now.Before(current.expiresAt) {
+		if !forced && now.Before(current.renewAt) && now.Before(current.expiresAt) {
 			// The Secret holds a valid token for these inputs: repair any
 			// edited key or label from it, with no token request.
 			ac := secretApplyConfig(obj, policy, current, hash)
@@ -344,6 +347,9 @@ func (r *OAuthClientTokenReconciler) summarize(ctx context.Context, obj *v1alpha
 		st.ExpiresAt = timePtr(tok.expiresAt)
 		st.RenewAt = timePtr(tok.renewAt)
 		if res.issued {
+			if v := obj.Annotations[v1alpha1.RefreshRequestedAnnotation]; v != "" {
+				st.LastHandledRefreshRequest = v
+			}
 			st.Scopes = res.scopes
 			st.LastGrant = res.grant
 			st.TokenEndpoint = oauth.RedactedURL(res.endpoint)

@@ -176,3 +176,45 @@ func TestExpiryPolicyClearRemovesTheStaleToken(t *testing.T) {
 		t.Fatal("no token after recovery")
 	}
 }
+
+func TestRefreshRequestedAnnotationForcesOneToken(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "manual-client", "manual-secret")
+	h.createToken("tok", "creds", nil)
+	h.reconcile("tok")
+	annotate := func(v string) {
+		o := h.get("tok")
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		}
+		o.Annotations[v1alpha1.RefreshRequestedAnnotation] = v
+		if err := k8sClient.Update(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		h.syncCache(o)
+	}
+	annotate("1700000000")
+	h.reconcile("tok")
+	if n := len(h.issued("manual-client")); n != 2 {
+		t.Fatalf("%d tokens after a refresh request, want 2", n)
+	}
+	if got := h.get("tok").Status.LastHandledRefreshRequest; got != "1700000000" {
+		t.Fatalf("lastHandledRefreshRequest %q", got)
+	}
+	if string(h.secret("tok").Data["access_token"]) != h.issued("manual-client")[1].AccessToken {
+		t.Fatal("the forced token was not written")
+	}
+	// The same value again forces nothing.
+	h.reconcile("tok")
+	h.reconcile("tok")
+	if n := len(h.issued("manual-client")); n != 2 {
+		t.Fatalf("%d tokens, want still 2", n)
+	}
+	// A new value forces one more.
+	annotate("1700000100")
+	h.reconcile("tok")
+	h.reconcile("tok")
+	if n := len(h.issued("manual-client")); n != 3 {
+		t.Fatalf("%d tokens after a second request, want 3", n)
+	}
+}
