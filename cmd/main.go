@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -160,6 +161,10 @@ func run(ctx context.Context, o options) error {
 		AllowLinkLocal:     o.allowLinkLocal,
 		MinRefreshInterval: o.minRefreshInterval,
 		Jitter:             controller.RandomJitter,
+	}
+	r.Metrics = controller.NewMetrics(mgr.GetClient())
+	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if err := r.SetupWithManager(ctx, mgr, controllerOptions(o)); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)

@@ -75,6 +75,8 @@ type OAuthClientTokenReconciler struct {
 	// MinRefreshInterval is the floor between two token requests for one
 	// object, so a tiny expires_in cannot make the controller hot-loop.
 	MinRefreshInterval time.Duration
+	// Metrics records token requests; none when nil.
+	Metrics *Metrics
 	// Jitter returns a random duration in [0, max) subtracted from renewal
 	// times. Nil means no jitter.
 	Jitter func(max time.Duration) time.Duration
@@ -272,9 +274,14 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 	}
 
 	issuedAt := now.Truncate(time.Second)
+	started := time.Now()
 	tok, grant, err := r.obtain(ctx, obj, in, state)
+	var terr error
 	if err != nil {
-		terr := tokenError(in.endpoint, err)
+		terr = tokenError(in.endpoint, err)
+	}
+	r.Metrics.observeRequest(in.endpoint, time.Since(started), terr)
+	if err != nil {
 		if res.token != nil && !now.Before(res.token.expiresAt) && expiryPolicy(obj) == v1alpha1.ExpiryPolicyClear {
 			// The stale token goes; its metadata stays, so status still
 			// says when it expired.
