@@ -25,13 +25,17 @@ const minRSABits = 2048
 
 // ParsePrivateKey reads the first PEM block of pemBytes: PKCS#8 ("PRIVATE
 // KEY": RSA, ECDSA or Ed25519), PKCS#1 ("RSA PRIVATE KEY") or SEC1 ("EC
-// PRIVATE KEY"). Errors never quote key material.
+// PRIVATE KEY"). Encrypted keys, other block types, RSA keys under 2048 bits
+// and ECDSA curves other than P-256, P-384 and P-521 are refused. Errors
+// never quote key material.
 func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
 		return nil, errors.New("no PEM block found")
 	}
-	if _, encrypted := block.Headers["Proc-Type"]; encrypted || block.Type == "ENCRYPTED PRIVATE KEY" {
+	_, procType := block.Headers["Proc-Type"]
+	_, dekInfo := block.Headers["DEK-Info"]
+	if procType || dekInfo || block.Type == "ENCRYPTED PRIVATE KEY" {
 		return nil, errors.New("encrypted private keys are not supported; store the key unencrypted in the Secret")
 	}
 	var key any
@@ -47,6 +51,8 @@ func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("PEM block type %q is not a private key (want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", clean(block.Type, 40))
 	}
 	if err != nil {
+		// The parser's error is not quoted: keep the message free of
+		// anything derived from the key bytes.
 		return nil, fmt.Errorf("%s block does not parse", block.Type)
 	}
 	switch k := key.(type) {
@@ -56,11 +62,35 @@ func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
 		}
 		return k, nil
 	case *ecdsa.PrivateKey:
+		if ecdsaAlgorithm(k) == "" {
+			return nil, fmt.Errorf("ECDSA curve %s is not supported (want P-256, P-384 or P-521)", curveName(k))
+		}
 		return k, nil
 	case ed25519.PrivateKey:
 		return k, nil
 	}
-	return nil, fmt.Errorf("unsupported key type %T", key)
+	return nil, fmt.Errorf("unsupported key type %T (want RSA, ECDSA or Ed25519)", key)
+}
+
+func curveName(k *ecdsa.PrivateKey) string {
+	if k.Curve == nil || k.Curve.Params() == nil {
+		return "unknown"
+	}
+	return k.Curve.Params().Name
+}
+
+// ecdsaAlgorithm is the only JWS algorithm an ECDSA key can make, "" for an
+// unsupported curve.
+func ecdsaAlgorithm(k *ecdsa.PrivateKey) string {
+	switch k.Curve {
+	case elliptic.P256():
+		return "ES256"
+	case elliptic.P384():
+		return "ES384"
+	case elliptic.P521():
+		return "ES512"
+	}
+	return ""
 }
 
 // keyKind names a key's type for messages.
@@ -69,7 +99,7 @@ func keyKind(key crypto.Signer) string {
 	case *rsa.PrivateKey:
 		return "RSA"
 	case *ecdsa.PrivateKey:
-		return "ECDSA " + k.Curve.Params().Name
+		return "ECDSA " + curveName(k)
 	case ed25519.PrivateKey:
 		return "Ed25519"
 	}
@@ -77,7 +107,8 @@ func keyKind(key crypto.Signer) string {
 }
 
 // signingAlgorithm resolves the JWS algorithm for key: the key's default
-// when requested is empty, else requested if the key can make it.
+// when requested is empty (RS256, ES256/ES384/ES512 by curve, EdDSA), else
+// requested if the key can make it.
 func signingAlgorithm(key crypto.Signer, requested string) (string, error) {
 	var def string
 	var ok func(string) bool
@@ -92,22 +123,18 @@ func signingAlgorithm(key crypto.Signer, requested string) (string, error) {
 			return false
 		}
 	case *ecdsa.PrivateKey:
-		switch k.Curve {
-		case elliptic.P256():
-			def = "ES256"
-		case elliptic.P384():
-			def = "ES384"
-		case elliptic.P521():
-			def = "ES512"
-		default:
-			return "", fmt.Errorf("unsupported curve %s", k.Curve.Params().Name)
+		if def = ecdsaAlgorithm(k); def == "" {
+			return "", fmt.Errorf("ECDSA curve %s is not supported (want P-256, P-384 or P-521)", curveName(k))
 		}
 		ok = func(a string) bool { return a == def }
 	case ed25519.PrivateKey:
 		def = "EdDSA"
 		ok = func(a string) bool { return a == def }
 	default:
-		return "", fmt.Errorf("unsupported key type %T", key)
+		if requested != "" {
+			return "", fmt.Errorf("signing algorithm %s cannot be used with a %s key", clean(requested, 16), keyKind(key))
+		}
+		return "", fmt.Errorf("unsupported key type %s", keyKind(key))
 	}
 	if requested == "" {
 		return def, nil
@@ -118,8 +145,9 @@ func signingAlgorithm(key crypto.Signer, requested string) (string, error) {
 	return requested, nil
 }
 
+// hashOf is the hash of an RS*, PS* or ES* algorithm.
 func hashOf(alg string) crypto.Hash {
-	switch alg[2:] {
+	switch alg[len(alg)-3:] {
 	case "384":
 		return crypto.SHA384
 	case "512":
@@ -128,8 +156,16 @@ func hashOf(alg string) crypto.Hash {
 	return crypto.SHA256
 }
 
-// signJWT returns the JWS compact serialisation (RFC 7515) of a JWT.
+// signJWT returns the JWS compact serialisation (RFC 7515) of a JWT with
+// header {"alg", "typ": "JWT"} and "kid" when keyID is not empty. alg must
+// be one key can make (see signingAlgorithm).
 func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (string, error) {
+	if alg == "" {
+		return "", errors.New("no signing algorithm")
+	}
+	if _, err := signingAlgorithm(key, alg); err != nil {
+		return "", err
+	}
 	header := map[string]string{"alg": alg, "typ": "JWT"}
 	if keyID != "" {
 		header["kid"] = keyID
@@ -138,17 +174,19 @@ func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (strin
 	if err != nil {
 		return "", err
 	}
+	if claims == nil {
+		claims = map[string]any{}
+	}
 	c, err := json.Marshal(claims)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("encoding the claims: %w", err)
 	}
 	enc := base64.RawURLEncoding
 	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
 	var sig []byte
-	switch {
-	case alg == "EdDSA":
+	if alg == "EdDSA" {
 		sig, err = key.Sign(rand.Reader, []byte(input), crypto.Hash(0))
-	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"), strings.HasPrefix(alg, "ES"):
+	} else {
 		hf := hashOf(alg)
 		d := hf.New()
 		d.Write([]byte(input))
@@ -161,8 +199,6 @@ func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (strin
 		case "ES":
 			sig, err = ecdsaRaw(key, digest)
 		}
-	default:
-		return "", fmt.Errorf("unsupported signing algorithm %s", clean(alg, 16))
 	}
 	if err != nil {
 		return "", fmt.Errorf("signing: %w", err)
@@ -171,7 +207,7 @@ func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (strin
 }
 
 // ecdsaRaw signs digest and encodes the signature as the fixed-size r||s
-// of RFC 7518 section 3.4.
+// of RFC 7518 section 3.4, each integer left-padded to the curve's size.
 func ecdsaRaw(key crypto.Signer, digest []byte) ([]byte, error) {
 	k, ok := key.(*ecdsa.PrivateKey)
 	if !ok {
@@ -192,7 +228,8 @@ func ecdsaRaw(key crypto.Signer, digest []byte) ([]byte, error) {
 const assertionLifetime = 5 * time.Minute
 
 // clientAssertion signs a private_key_jwt client assertion (RFC 7523
-// section 3, OpenID Connect Core section 9).
+// section 3, OpenID Connect Core section 9): iss = sub = clientID, aud =
+// audience, iat = nbf = now, exp = now + 5 minutes and a random jti.
 func clientAssertion(key crypto.Signer, alg, keyID, clientID, audience string, now time.Time) (string, error) {
 	alg, err := signingAlgorithm(key, alg)
 	if err != nil {
@@ -220,26 +257,53 @@ const maxJWTLength = 64 << 10
 // maxUnix is the end of year 9999.
 const maxUnix = 253402300799
 
+// isBase64URL reports whether s uses only the base64url alphabet, with
+// optional trailing padding.
+func isBase64URL(s string) bool {
+	s = strings.TrimRight(s, "=")
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // jwtExpiry reads the exp claim of a JWS compact JWT (RFC 9068 access
 // tokens) without verifying it: the lifetime only schedules the renewal.
-// ok is false for anything else.
+// exp may be a JSON number (integer or fractional seconds) or a numeric
+// string. ok is false for anything else, for a missing or non-positive exp
+// and for one after year 9999.
 func jwtExpiry(token string) (time.Time, bool) {
 	if len(token) > maxJWTLength || strings.Count(token, ".") != 2 {
 		return time.Time{}, false
 	}
 	parts := strings.Split(token, ".")
+	// The signature may be empty (an unsecured JWT); header and payload not.
+	if parts[0] == "" || parts[1] == "" || !isBase64URL(parts[0]) || !isBase64URL(parts[1]) || !isBase64URL(parts[2]) {
+		return time.Time{}, false
+	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
 		return time.Time{}, false
 	}
-	var claims map[string]any
-	dec := json.NewDecoder(bytes.NewReader(payload))
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil || claims == nil {
+		return time.Time{}, false
+	}
+	raw, found := claims["exp"]
+	if !found {
+		return time.Time{}, false
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if dec.Decode(&claims) != nil || claims == nil {
+	if dec.Decode(&v) != nil {
 		return time.Time{}, false
 	}
 	var secs float64
-	switch v := claims["exp"].(type) {
+	switch v := v.(type) {
 	case json.Number:
 		secs, err = v.Float64()
 	case string:
@@ -251,5 +315,9 @@ func jwtExpiry(token string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	whole, frac := math.Modf(secs)
-	return time.Unix(int64(whole), int64(frac*1e9)).UTC(), true
+	exp := time.Unix(int64(whole), int64(frac*1e9)).UTC()
+	if !exp.After(time.Unix(0, 0)) {
+		return time.Time{}, false
+	}
+	return exp, true
 }
