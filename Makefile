@@ -68,6 +68,7 @@ FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## Fuzz token response parsing and JWT expiry reading (FUZZTIME each, default 30s).
 	$(GO) test ./internal/oauth/ -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/oauth/ -run '^$$' -fuzz '^FuzzJWTExpiry$$' -fuzztime $(FUZZTIME)
 
 .PHONY: demo
 demo: build ## Start a throwaway control plane and token endpoint, run the manager, and watch a token rotate.
