@@ -99,7 +99,22 @@ const (
 	EventTokenRequestFailed = "TokenRequestFailed"
 	// EventTokenRecovered: a token was obtained after failures.
 	EventTokenRecovered = "TokenRecovered"
+	// EventRolloutRestarted: the rolloutRestartTargets were restarted after
+	// a rotation.
+	EventRolloutRestarted = "RolloutRestarted"
+	// EventRolloutRestartFailed (Warning): a rolloutRestartTargets workload
+	// could not be patched (e.g. RBAC not granted). Retried every minute;
+	// the token itself is fine.
+	EventRolloutRestartFailed = "RolloutRestartFailed"
+	// EventRolloutRestartSkipped (Warning): a rolloutRestartTargets workload
+	// does not exist; its pods, when created, read the new token anyway.
+	EventRolloutRestartSkipped = "RolloutRestartSkipped"
 )
+
+// RestartedAtAnnotation is set on the pod template of each
+// rolloutRestartTargets workload to the rotated token's issue time (RFC
+// 3339), which rolls out new pods, as `kubectl rollout restart` does.
+const RestartedAtAnnotation = "oauth.tokensync.io/restarted-at"
 
 // RefreshRequestedAnnotation, set on an OAuthClientToken to a new value
 // (e.g. `date +%s`), forces a new token once per value:

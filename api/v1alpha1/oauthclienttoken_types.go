@@ -536,6 +536,46 @@ type OAuthClientTokenSpec struct {
 	// refresh controls renewal timing.
 	// +optional
 	Refresh *RefreshSpec `json:"refresh,omitempty"`
+
+	// rolloutRestartTargets names workloads in this namespace that read the
+	// token from environment variables, which do not change in a running
+	// pod. After each token rotation tokensync sets the
+	// oauth.tokensync.io/restarted-at annotation of their pod template to
+	// the new token's issue time, so they roll out new pods. The first token
+	// restarts nothing. Needs RBAC that the default install does not grant:
+	// patch on deployments, statefulsets and daemonsets (see
+	// config/rollout-restart).
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	RolloutRestartTargets []RolloutRestartTarget `json:"rolloutRestartTargets,omitempty"`
+}
+
+// RolloutKind is a kind of workload rolloutRestartTargets can restart.
+// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+type RolloutKind string
+
+// Workload kinds rolloutRestartTargets can name.
+const (
+	RolloutKindDeployment  RolloutKind = "Deployment"
+	RolloutKindStatefulSet RolloutKind = "StatefulSet"
+	RolloutKindDaemonSet   RolloutKind = "DaemonSet"
+)
+
+// RolloutRestartTarget names a workload (apps/v1) in the object's namespace.
+type RolloutRestartTarget struct {
+	// kind is Deployment, StatefulSet or DaemonSet.
+	// +required
+	Kind RolloutKind `json:"kind"`
+
+	// name is the workload's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
 }
 
 // OAuthClientTokenStatus defines the observed state of OAuthClientToken.
@@ -601,6 +641,13 @@ type OAuthClientTokenStatus struct {
 	// failedAttempts counts consecutive failed attempts. Cleared on success.
 	// +optional
 	FailedAttempts int32 `json:"failedAttempts,omitempty"`
+
+	// rolloutRestartedFor is the issue time of the token the
+	// rolloutRestartTargets were last restarted for (or found running with
+	// when they were first named). A rotation to a token issued at another
+	// time restarts them.
+	// +optional
+	RolloutRestartedFor *metav1.Time `json:"rolloutRestartedFor,omitempty"`
 }
 
 // OAuthClientToken keeps an OAuth 2.0 access token, obtained with the

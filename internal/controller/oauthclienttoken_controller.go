@@ -100,6 +100,10 @@ type gate struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// rolloutRestartTargets need patch on apps deployments, statefulsets and
+// daemonsets. They are not granted here, so that the default install cannot
+// restart workloads: config/rollout-restart adds them.
 
 // result is what one reconcile achieved.
 type result struct {
@@ -180,6 +184,11 @@ func (r *OAuthClientTokenReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 	requeue := r.summarize(ctx, obj, res, recErr)
+	if recErr == nil && res.token != nil {
+		if retry := r.restartRollouts(ctx, obj, res.token); retry > 0 {
+			requeue = min(requeue, retry)
+		}
+	}
 
 	if !equality.Semantic.DeepEqual(orig.Status, obj.Status) {
 		if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {

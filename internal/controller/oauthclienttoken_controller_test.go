@@ -825,6 +825,15 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		{"bad template key", func(o *v1alpha1.OAuthClientToken) {
 			o.Spec.Target = &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"a/b": "{{ .AccessToken }}"}}
 		}, "data keys must be valid Secret keys"},
+		{"unknown rollout kind", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.RolloutRestartTargets = []v1alpha1.RolloutRestartTarget{{Kind: "CronJob", Name: "app"}}
+		}, "Unsupported value: \"CronJob\""},
+		{"invalid rollout name", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.RolloutRestartTargets = []v1alpha1.RolloutRestartTarget{{Kind: v1alpha1.RolloutKindDeployment, Name: "App_1"}}
+		}, "spec.rolloutRestartTargets[0].name"},
+		{"duplicate rollout target", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.RolloutRestartTargets = []v1alpha1.RolloutRestartTarget{{Kind: v1alpha1.RolloutKindDeployment, Name: "app"}, {Kind: v1alpha1.RolloutKindDeployment, Name: "app"}}
+		}, "Duplicate value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
