@@ -89,6 +89,10 @@ run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kub
 docker-build: ## Build the container image (needs a Docker engine).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
+.PHONY: verify-dockerfile
+verify-dockerfile: ## Check the image recipe without a Docker engine: Go version, base image, non-root user, build context, static binary (builds the image too when an engine exists).
+	CONTAINER_TOOL=$(CONTAINER_TOOL) hack/verify-dockerfile.sh
+
 .PHONY: docker-push
 docker-push: ## Push the container image.
 	$(CONTAINER_TOOL) push $(IMG)
