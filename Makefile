@@ -10,6 +10,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.7.1
+CRD_REF_DOCS_VERSION ?= v0.3.0
 
 GO ?= go
 CONTAINER_TOOL ?= docker
@@ -47,6 +48,11 @@ vet: ## Run go vet.
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail if generated files are out of date.
 	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@CRD_REF_DOCS_VERSION=$(CRD_REF_DOCS_VERSION) LOCALBIN=$(LOCALBIN) GO=$(GO) hack/gen-api-docs.sh --check
+
+.PHONY: api-docs
+api-docs: ## Generate docs/api-reference.md from the Go types (crd-ref-docs).
+	CRD_REF_DOCS_VERSION=$(CRD_REF_DOCS_VERSION) LOCALBIN=$(LOCALBIN) GO=$(GO) hack/gen-api-docs.sh
 
 .PHONY: envtest
 envtest: ## Install the envtest control plane (built from the Go module proxy when downloads fail). Prints KUBEBUILDER_ASSETS.

@@ -76,9 +76,11 @@ const (
 	// reaching the endpoint (timeout, connection refused, 5xx, 429). Retried
 	// with exponential backoff that honours Retry-After.
 	ReasonTokenEndpointUnavailable = "TokenEndpointUnavailable"
-	// ReasonDiscoveryFailed (Reconciling): the issuer's discovery document
-	// could not be fetched or has no usable token_endpoint. Retried with
-	// backoff.
+	// ReasonDiscoveryFailed (Reconciling or Stalled): the issuer's discovery
+	// document could not be fetched or has no usable token_endpoint.
+	// Reconciling and retried with backoff when transient (5xx, timeouts);
+	// Stalled when it cannot succeed without a change (404, issuer
+	// mismatch).
 	ReasonDiscoveryFailed = "DiscoveryFailed"
 	// ReasonInvalidTokenResponse (Reconciling): the endpoint answered 2xx with
 	// a body that is not a usable token response. Retried with backoff.
