@@ -54,6 +54,12 @@ verify-generated: manifests generate ## Fail if generated files are out of date.
 api-docs: ## Generate docs/api-reference.md from the Go types (crd-ref-docs).
 	CRD_REF_DOCS_VERSION=$(CRD_REF_DOCS_VERSION) LOCALBIN=$(LOCALBIN) GO=$(GO) hack/gen-api-docs.sh
 
+.PHONY: verify-monitoring
+verify-monitoring: kustomize ## Check config/monitoring: kustomize build, metric names against the code, promtool rule check and alert unit tests.
+	$(KUSTOMIZE) build config/monitoring >/dev/null
+	hack/install-promtool.sh >/dev/null
+	TOKENSYNC_REQUIRE_PROMTOOL=1 $(GO) test -count=1 ./test/monitoring/...
+
 .PHONY: envtest
 envtest: ## Install the envtest control plane (built from the Go module proxy when downloads fail). Prints KUBEBUILDER_ASSETS.
 	@hack/install-envtest.sh $(LOCALBIN)
