@@ -60,6 +60,11 @@ verify-monitoring: kustomize ## Check config/monitoring: kustomize build, metric
 	hack/install-promtool.sh >/dev/null
 	TOKENSYNC_REQUIRE_PROMTOOL=1 $(GO) test -count=1 ./test/monitoring/...
 
+.PHONY: verify-helm
+verify-helm: ## Check the Helm chart: CRD copy, lint, render vs config/ (RBAC, Deployment), every manager flag a value, schema refuses bad values, server-side dry run against envtest.
+	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
+		LOCALBIN=$(LOCALBIN) GO=$(GO) hack/verify-helm.sh
+
 .PHONY: envtest
 envtest: ## Install the envtest control plane (built from the Go module proxy when downloads fail). Prints KUBEBUILDER_ASSETS.
 	@hack/install-envtest.sh $(LOCALBIN)
