@@ -31,6 +31,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	@hack/sync-chart-crds.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -47,7 +48,7 @@ vet: ## Run go vet.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail if generated files are out of date.
-	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@git diff --exit-code -- api config/crd config/rbac charts/tokensync/crds || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 	@CRD_REF_DOCS_VERSION=$(CRD_REF_DOCS_VERSION) LOCALBIN=$(LOCALBIN) GO=$(GO) hack/gen-api-docs.sh --check
 
 .PHONY: api-docs
