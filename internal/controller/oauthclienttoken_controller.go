@@ -52,8 +52,9 @@ type OAuthClientTokenReconciler struct {
 	// APIReader reads credentials Secrets directly from the API server, so
 	// that they never enter a cache.
 	APIReader client.Reader
-	// SecretMetadata reads the metadata of any Secret (a metadata-only cache
-	// set up by SetupWithManager).
+	// SecretMetadata reads the metadata of any Secret (a secretMetadataReader
+	// set up by SetupWithManager: the managed-Secret cache, the Secret index
+	// and the API server).
 	SecretMetadata client.Reader
 	// Recorder emits events.
 	Recorder events.EventRecorder

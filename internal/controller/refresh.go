@@ -67,6 +67,10 @@ type refreshState struct {
 func (r *OAuthClientTokenReconciler) readRefreshState(ctx context.Context, obj *v1alpha1.OAuthClientToken, hash string, now time.Time) (refreshState, error) {
 	s := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: obj.Namespace, Name: stateSecretName(obj.TargetName())}
+	if r.secretAbsent(key) {
+		// Most endpoints issue no refresh token: no state Secret to read.
+		return refreshState{}, nil
+	}
 	if err := r.APIReader.Get(ctx, key, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return refreshState{}, nil

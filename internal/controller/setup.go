@@ -7,15 +7,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 )
@@ -34,59 +33,41 @@ func CacheOptions(opts cache.Options) cache.Options {
 	return opts
 }
 
-// secretMetadataCache is a cache of the metadata of every Secret. It is
-// separate from the manager's cache, whose Secret informer only sees managed
-// Secrets. Implementing GetCache makes the manager start it with its other
-// caches, before controllers and regardless of leader election.
-type secretMetadataCache struct{ cache.Cache }
-
-func (c secretMetadataCache) GetCache() cache.Cache { return c.Cache }
-
-// keepAnnotations are the only annotations kept in the metadata cache:
-// others (kubectl's last-applied-configuration can hold a whole Secret) would
-// only cost memory.
-var keepAnnotations = []string{v1alpha1.OwnerAnnotation}
-
-func trimSecretMetadata(in any) (any, error) {
-	m, ok := in.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return in, nil
-	}
-	m.ManagedFields = nil
-	var ann map[string]string
-	for _, k := range keepAnnotations {
-		if v, ok := m.Annotations[k]; ok {
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			ann[k] = v
-		}
-	}
-	m.Annotations = ann
-	return m, nil
-}
-
-// SetupWithManager registers the field indexes, the Secret metadata cache
-// and the watches. opts tunes the controller (e.g. MaxConcurrentReconciles).
+// SetupWithManager registers the field indexes and the watches. opts tunes
+// the controller (e.g. MaxConcurrentReconciles). Secrets are watched through
+// a secretIndex, which keeps only the names of the Secrets that are not
+// tokensync's; r.Client is wrapped so that the reconciler's own Secret
+// writes do not trigger another reconcile (see secretVersions).
 func (r *OAuthClientTokenReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
-	metaCache, err := r.setupCaches(ctx, mgr)
+	reader, err := r.setupCaches(ctx, mgr)
 	if err != nil {
 		return err
 	}
-	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: secretTypeMeta}
+	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("creating the Secret metadata client: %w", err)
+	}
+	index := &secretIndex{
+		secrets:  meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets")),
+		versions: reader.versions,
+		mapper:   r.tokensForSecret,
+		all:      r.allTokens,
+		log:      mgr.GetLogger().WithName("secret-index"),
+	}
+	reader.index = index
+	r.Client = versionsClient{Client: r.Client, versions: reader.versions}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClientToken{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WatchesRawSource(source.Kind(metaCache, secretMeta,
-			handler.TypedEnqueueRequestsFromMapFunc(r.tokensForSecret))).
+		WatchesRawSource(index).
 		WithOptions(opts).
 		Named("oauthclienttoken").
 		Complete(r)
 }
 
-// setupCaches registers the field indexes and the Secret metadata cache, and
-// fills in the readers the reconciler uses.
-func (r *OAuthClientTokenReconciler) setupCaches(ctx context.Context, mgr ctrl.Manager) (cache.Cache, error) {
+// setupCaches registers the field indexes and fills in the readers the
+// reconciler uses.
+func (r *OAuthClientTokenReconciler) setupCaches(ctx context.Context, mgr ctrl.Manager) (*secretMetadataReader, error) {
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, credentialsIndex, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.OAuthClientToken).Spec.CredentialsRef.Name}
@@ -98,26 +79,28 @@ func (r *OAuthClientTokenReconciler) setupCaches(ctx context.Context, mgr ctrl.M
 	}); err != nil {
 		return nil, fmt.Errorf("indexing %s: %w", targetIndex, err)
 	}
-
-	metaCache, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient:       mgr.GetHTTPClient(),
-		Scheme:           mgr.GetScheme(),
-		Mapper:           mgr.GetRESTMapper(),
-		DefaultTransform: trimSecretMetadata,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the Secret metadata cache: %w", err)
-	}
-	if err := mgr.Add(secretMetadataCache{metaCache}); err != nil {
-		return nil, err
-	}
-	if r.SecretMetadata == nil {
-		r.SecretMetadata = metaCache
-	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	return metaCache, nil
+	reader := &secretMetadataReader{cache: mgr.GetCache(), api: r.APIReader, versions: &secretVersions{}}
+	if r.SecretMetadata == nil {
+		r.SecretMetadata = reader
+	}
+	return reader, nil
+}
+
+// allTokens lists every OAuthClientToken, for a resync after the Secret
+// watch missed events.
+func (r *OAuthClientTokenReconciler) allTokens(ctx context.Context) ([]reconcile.Request, error) {
+	var list v1alpha1.OAuthClientTokenList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs, nil
 }
 
 // tokensForSecret maps a Secret event to the OAuthClientTokens that read it

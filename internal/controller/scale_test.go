@@ -1,0 +1,303 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/test/tokenserver"
+)
+
+// These tests run the whole controller (SetupWithManager: caches, Secret
+// index, watches, queue) in a manager of its own, as cmd/main.go does, for
+// one namespace, and count what it does per object: reconciles, API reads
+// and writes, token requests. They are what the benchmark (test/bench)
+// measures at scale, made exact.
+
+// controllerRun is one manager running the controller.
+type controllerRun struct {
+	t          *testing.T
+	ns         string
+	r          *OAuthClientTokenReconciler
+	reconciles atomic.Int32 // OAuthClientToken reads by the reconciler: one per reconcile
+	writes     atomic.Int32
+	reads      *countingReader // API server reads (the reconciler's APIReader)
+	stop       func()
+}
+
+// observedClient counts writes (countingClient) and reconciles: each
+// reconcile starts with one Get of its OAuthClientToken.
+type observedClient struct {
+	*countingClient
+	gets *atomic.Int32
+}
+
+func (c *observedClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*v1alpha1.OAuthClientToken); ok {
+		c.gets.Add(1)
+	}
+	return c.countingClient.Get(ctx, key, obj, opts...)
+}
+
+func startController(t *testing.T, ns string) *controllerRun {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  testScheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &controllerRun{t: t, ns: ns, reads: &countingReader{Reader: mgr.GetAPIReader()}}
+	run.r = &OAuthClientTokenReconciler{
+		Client:    &observedClient{countingClient: &countingClient{Client: mgr.GetClient(), n: &run.writes}, gets: &run.reconciles},
+		APIReader: run.reads,
+		Clock:     clock.RealClock{},
+		Tokens:    &oauth.Client{HTTPClient: httpClient},
+		Jitter:    RandomJitter,
+	}
+	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), ctrl.Log.WithName(t.Name())))
+	// Each test runs its own manager: the controller name repeats.
+	if err := run.r.SetupWithManager(ctx, mgr, crcontroller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	run.stop = func() { cancel(); <-done }
+	t.Cleanup(run.stop)
+	if err := run.index().WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func (c *controllerRun) index() *secretIndex {
+	return c.r.SecretMetadata.(*secretMetadataReader).index
+}
+
+// quiesce waits until every Secret event sent so far has been handled (a
+// Secret created now has reached the index, whose watch is ordered) and the
+// reconciles it queued are done (no reconcile for a while).
+func (c *controllerRun) quiesce() {
+	c.t.Helper()
+	name := fmt.Sprintf("barrier-%d", time.Now().UnixNano())
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns}}
+	ctx := context.Background()
+	if err := k8sClient.Create(ctx, s); err != nil {
+		c.t.Fatal(err)
+	}
+	c.poll("the barrier Secret to reach the index", func() bool { return c.index().has(client.ObjectKeyFromObject(s)) })
+	last, since := c.reconciles.Load(), time.Now()
+	c.poll("the reconciles to settle", func() bool {
+		if n := c.reconciles.Load(); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) > time.Second
+	})
+}
+
+func (c *controllerRun) poll(what string, cond func() bool) {
+	c.t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		c.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// counts are the controller's work.
+type counts struct{ reconciles, writes, reads, tokens int }
+
+// counter returns a function that returns the work done since its last
+// call (or since counter was called).
+func (c *controllerRun) counter(srv *tokenserver.Server, clientID string) func() counts {
+	total := func() counts {
+		return counts{
+			reconciles: int(c.reconciles.Load()),
+			writes:     int(c.writes.Load()),
+			reads:      int(c.reads.n.Load()),
+			tokens:     len(issuedTo(srv, clientID)),
+		}
+	}
+	prev := total()
+	return func() counts {
+		now := total()
+		d := counts{now.reconciles - prev.reconciles, now.writes - prev.writes, now.reads - prev.reads, now.tokens - prev.tokens}
+		prev = now
+		return d
+	}
+}
+
+func issuedTo(srv *tokenserver.Server, clientID string) []string {
+	var out []string
+	for _, it := range srv.Issued() {
+		if it.ClientID == clientID {
+			out = append(out, it.AccessToken)
+		}
+	}
+	return out
+}
+
+func wantCounts(t *testing.T, what string, got, want counts) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: %+v, want %+v", what, got, want)
+	}
+}
+
+// TestControllerDoesTheLeastWorkPerToken checks what the benchmark measures,
+// per object: one reconcile, one token request, two writes (Secret, status)
+// and one API read (the credentials, which are never cached) per token
+// issued; no write for a reconcile with nothing to do; no token and no
+// write after a restart. The Secret watch drops the events of the
+// controller's own writes (else every write queues a second reconcile),
+// and Secrets the index does not know are not asked for (the target before
+// the first write, the state Secret of an endpoint that issues no refresh
+// token).
+func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "least-work", "s3cret")
+	run := startController(t, h.ns)
+	delta := run.counter(tokenSrv, "least-work")
+	get := func() *v1alpha1.OAuthClientToken { return h.get("tok") }
+
+	// Creation: one token.
+	h.createToken("tok", "creds", nil)
+	run.poll("the token to be Ready", func() bool {
+		return apimeta.IsStatusConditionTrue(get().Status.Conditions, v1alpha1.ConditionReady)
+	})
+	run.quiesce()
+	wantCounts(t, "first token", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
+
+	// A refresh (requested, so that it happens now): the same.
+	patchAnnotation(t, get(), v1alpha1.RefreshRequestedAnnotation, "one")
+	run.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == "one" })
+	run.quiesce()
+	wantCounts(t, "refresh", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
+
+	// A reconcile with nothing to do: an annotation tokensync ignores.
+	patchAnnotation(t, get(), "example.com/touched", "yes")
+	run.poll("a reconcile", func() bool { return run.reconciles.Load() > 2 })
+	run.quiesce()
+	wantCounts(t, "reconcile with nothing to do", delta(), counts{reconciles: 1, writes: 0, reads: 1, tokens: 0})
+
+	// A restart with a valid token: reconciled once, nothing requested or
+	// written.
+	run.stop()
+	run = startController(t, h.ns)
+	delta = run.counter(tokenSrv, "least-work")
+	run.poll("the restarted controller to reconcile", func() bool { return run.reconciles.Load() > 0 })
+	run.quiesce()
+	wantCounts(t, "restart", delta(), counts{reconciles: 1, writes: 0, reads: 1, tokens: 0})
+
+	// Edits by others are not dropped: an edited key is repaired with no
+	// token request, a deleted Secret is written again with a new token.
+	s := h.secret("tok")
+	s.Data[v1alpha1.TokenTypeKey] = []byte("Edited")
+	if err := k8sClient.Update(h.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	run.poll("the edited Secret to be repaired", func() bool {
+		return string(h.secret("tok").Data[v1alpha1.TokenTypeKey]) == "Bearer"
+	})
+	run.quiesce()
+	if d := delta(); d.tokens != 0 || d.writes != 1 {
+		t.Fatalf("repairing an edited key: %+v, want no token and one write", d)
+	}
+	if err := k8sClient.Delete(h.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	issued := issuedTo(tokenSrv, "least-work")
+	run.poll("the deleted Secret to be written again", func() bool {
+		s := &corev1.Secret{}
+		err := k8sClient.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "tok"}, s)
+		if apierrors.IsNotFound(err) {
+			return false
+		}
+		now := issuedTo(tokenSrv, "least-work")
+		return err == nil && len(now) > len(issued) && string(s.Data[v1alpha1.AccessTokenKey]) == now[len(now)-1]
+	})
+	run.quiesce()
+	if d := delta(); d.tokens != 1 {
+		t.Fatalf("rewriting a deleted Secret: %+v, want one token", d)
+	}
+}
+
+// TestControllerReadsTheStateSecretOnlyWhenItExists checks that with an
+// endpoint that issues refresh tokens the state Secret is written, read on
+// the next refresh, and that its own write does not queue a reconcile.
+func TestControllerReadsTheStateSecretOnlyWhenItExists(t *testing.T) {
+	h := newHarness(t)
+	srv, base := providerServer(h, tokenserver.Options{Clients: map[string]string{"rt": "rt-secret"}, ExpiresIn: 3600, IssueRefreshTokens: true, Now: time.Now})
+	h.createSecret("creds", "", map[string][]byte{"client_id": []byte("rt"), "client_secret": []byte("rt-secret")})
+	run := startController(t, h.ns)
+	delta := run.counter(srv, "rt")
+	get := func() *v1alpha1.OAuthClientToken { return h.get("tok") }
+
+	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = base + "/token" })
+	run.poll("the token to be Ready", func() bool {
+		return apimeta.IsStatusConditionTrue(get().Status.Conditions, v1alpha1.ConditionReady)
+	})
+	run.quiesce()
+	// No state Secret yet: not read; then written (one more write). Neither
+	// write queues a reconcile.
+	wantCounts(t, "first token", delta(), counts{reconciles: 1, writes: 3, reads: 1, tokens: 1})
+	h.secret(stateSecretName("tok"))
+
+	patchAnnotation(t, get(), v1alpha1.RefreshRequestedAnnotation, "one")
+	run.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == "one" })
+	run.quiesce()
+	// The state Secret is read, and its refresh token used.
+	wantCounts(t, "refresh", delta(), counts{reconciles: 1, writes: 3, reads: 2, tokens: 1})
+	if g := lastIssued(t, srv).GrantType; g != "refresh_token" {
+		t.Fatalf("the refresh used %q, want refresh_token", g)
+	}
+}
+
+func patchAnnotation(t *testing.T, o *v1alpha1.OAuthClientToken, key, value string) {
+	t.Helper()
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	if err := k8sClient.Patch(context.Background(), o, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRenewalIsJittered checks that the reconciler subtracts the jitter
+// from the renewal time, so that tokens issued together renew apart.
+func TestRenewalIsJittered(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "jitter", "s3cret")
+	h.createToken("tok", "creds", nil)
+	h.r.Jitter = func(max time.Duration) time.Duration { return max }
+	h.reconcile("tok")
+	o := h.get("tok")
+	// A 1h token renews after 2/3 of its lifetime (40m), less the largest
+	// jitter (5% of that, capped at 2m).
+	if got := o.Status.RenewAt.Sub(o.Status.IssuedAt.Time); got != 38*time.Minute {
+		t.Fatalf("renewal %v after issue, want 38m", got)
+	}
+}

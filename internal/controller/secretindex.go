@@ -1,0 +1,496 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Secrets are the one kind of object a cluster may hold tens of thousands
+// of that tokensync has no business with. The manager caches only the ones
+// it manages (CacheOptions, by label); for the others it keeps their names
+// in a secretIndex, which is what it needs to tell whether a target name is
+// free, and it watches their metadata to learn when a credentials Secret
+// changes. Neither costs memory per unrelated Secret beyond a name.
+
+// secretVersions tracks, per Secret, the resourceVersions that tell the
+// manager's own writes and stale cache reads apart:
+//
+//   - written: the version the reconciler last applied. The watch event of
+//     that version is dropped: it would queue another reconcile of the
+//     object that just wrote the Secret, which finds nothing to do but
+//     still reads the credentials (and, while the cache catches up, the
+//     Secret). Any other change (an edit, a deletion) has another version.
+//   - latest: the newest version seen for a Secret some OAuthClientToken
+//     uses, from those writes and the watch (deletedVersion once deleted).
+//     A cached copy of another version may be stale, and is then read from
+//     the API server instead.
+//   - inflight: Secrets being applied. Their watch events often arrive
+//     before Apply returns with the version written: they are held, then
+//     dropped if they are of that version and handled otherwise.
+type secretVersions struct {
+	mu       sync.Mutex
+	written  map[types.NamespacedName]string
+	latest   map[types.NamespacedName]string
+	inflight map[types.NamespacedName][]heldEvent
+}
+
+// heldEvent is an event that arrived while its Secret was being applied.
+type heldEvent struct {
+	rv     string
+	handle func()
+}
+
+func (v *secretVersions) init() {
+	if v.written == nil {
+		v.written = map[types.NamespacedName]string{}
+		v.latest = map[types.NamespacedName]string{}
+		v.inflight = map[types.NamespacedName][]heldEvent{}
+	}
+}
+
+// begin marks key as being applied.
+func (v *secretVersions) begin(key types.NamespacedName) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.init()
+	if _, busy := v.inflight[key]; !busy {
+		v.inflight[key] = nil
+	}
+}
+
+// end records the version written ("" when the apply failed) and handles
+// the events held meanwhile that are not of that version.
+func (v *secretVersions) end(key types.NamespacedName, written string) {
+	v.mu.Lock()
+	held := v.inflight[key]
+	delete(v.inflight, key)
+	if written != "" {
+		v.written[key] = written
+		v.latest[key] = written
+	}
+	v.mu.Unlock()
+	for _, ev := range held {
+		if written == "" || ev.rv != written {
+			ev.handle()
+		}
+	}
+}
+
+// event handles a create or update event of Secret key at version rv: it
+// drops the event of the version last written, holds it while the Secret
+// is being applied, and calls handle otherwise. handle reports whether the
+// Secret is used by some OAuthClientToken; then rv is recorded as latest.
+func (v *secretVersions) event(key types.NamespacedName, rv string, handle func() bool) {
+	v.mu.Lock()
+	v.init()
+	if v.written[key] == rv {
+		v.mu.Unlock()
+		return
+	}
+	record := func() {
+		if handle() {
+			v.mu.Lock()
+			v.latest[key] = rv
+			v.mu.Unlock()
+		}
+	}
+	if held, busy := v.inflight[key]; busy {
+		v.inflight[key] = append(held, heldEvent{rv: rv, handle: record})
+		v.mu.Unlock()
+		return
+	}
+	v.mu.Unlock()
+	record()
+}
+
+// deletedVersion is the latest version of a Secret deleted while some
+// OAuthClientToken used it: every cached copy of it is stale.
+const deletedVersion = ""
+
+// deleted records the deletion of Secret key. When some OAuthClientToken
+// uses it, a copy the manager's cache still holds (its watch is not the
+// index's, and may lag) is stale until that cache sees the deletion too:
+// the reconcile the deletion queues must not take it for the Secret and
+// leave the Secret deleted.
+func (v *secretVersions) deleted(key types.NamespacedName, used bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.init()
+	delete(v.written, key)
+	if used {
+		v.latest[key] = deletedVersion
+	} else {
+		delete(v.latest, key)
+	}
+}
+
+// gone records that the manager's cache has no copy of Secret key: a
+// deletion recorded is no longer needed to tell a cached copy stale.
+func (v *secretVersions) gone(key types.NamespacedName) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if rv, ok := v.latest[key]; ok && rv == deletedVersion {
+		delete(v.latest, key)
+	}
+}
+
+// stale reports whether a cached copy of Secret key at version rv may be
+// older than a version already seen.
+func (v *secretVersions) stale(key types.NamespacedName, rv string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	latest, ok := v.latest[key]
+	return ok && latest != rv
+}
+
+// busy reports whether Secret key is being applied or was written by the
+// reconciler: it exists, or soon will, whatever the index has seen yet.
+func (v *secretVersions) busy(key types.NamespacedName) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, inflight := v.inflight[key]
+	_, written := v.written[key]
+	return inflight || written
+}
+
+// versionsClient is the reconciler's client: it tells secretVersions about
+// every Secret it applies.
+type versionsClient struct {
+	client.Client
+	versions *secretVersions
+}
+
+func (c versionsClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	ac, ok := obj.(*corev1ac.SecretApplyConfiguration)
+	if !ok || ac.Name == nil || ac.Namespace == nil {
+		return c.Client.Apply(ctx, obj, opts...)
+	}
+	key := types.NamespacedName{Namespace: *ac.Namespace, Name: *ac.Name}
+	c.versions.begin(key)
+	err := c.Client.Apply(ctx, obj, opts...)
+	written := ""
+	if err == nil && ac.ResourceVersion != nil {
+		written = *ac.ResourceVersion
+	}
+	c.versions.end(key, written)
+	return err
+}
+
+// secretMetadataReader reads the metadata of a Secret (the reconciler's
+// SecretMetadata): from the manager's cache when tokensync manages it and
+// the cached copy is not known to be stale; as not found, with no request,
+// when the index knows no such Secret; else from the API server. So the
+// API server is asked only about Secrets that exist and are not
+// tokensync's (a conflict, or creationPolicy Merge before the first write).
+type secretMetadataReader struct {
+	cache    client.Reader // the manager's cache: managed Secrets only
+	api      client.Reader
+	versions *secretVersions
+	index    *secretIndex // nil in tests that run without SetupWithManager: every miss asks the API server
+}
+
+var _ client.Reader = &secretMetadataReader{}
+
+func (r *secretMetadataReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return fmt.Errorf("secret metadata reader: %T is not *metav1.PartialObjectMetadata", obj)
+	}
+	s := &corev1.Secret{}
+	err := r.cache.Get(ctx, key, s)
+	switch {
+	case err == nil && !r.versions.stale(key, s.ResourceVersion):
+		m.ObjectMeta = s.ObjectMeta
+		return nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return err
+	case err != nil:
+		r.versions.gone(key)
+		if r.absent(key) {
+			return apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, key.Name)
+		}
+	}
+	m.TypeMeta = secretTypeMeta
+	return r.api.Get(ctx, key, m, opts...)
+}
+
+// absent reports whether Secret key is known not to exist: the index has
+// synced and has no such name, and the reconciler is not writing it.
+func (r *secretMetadataReader) absent(key client.ObjectKey) bool {
+	return r.index != nil && !r.index.has(key) && !r.versions.busy(key)
+}
+
+func (r *secretMetadataReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return r.api.List(ctx, list, opts...)
+}
+
+// secretAbsent reports whether Secret key is known not to exist, without
+// asking the API server; false when it cannot tell.
+func (r *OAuthClientTokenReconciler) secretAbsent(key types.NamespacedName) bool {
+	reader, ok := r.SecretMetadata.(*secretMetadataReader)
+	return ok && reader.absent(key)
+}
+
+// secretIndex is a source of the events of every Secret in the cluster
+// that keeps only their names. It lists the metadata of all Secrets page by
+// page (so that only one page is decoded at a time), then watches from the
+// list's resourceVersion. Each create, update and delete is mapped to the
+// OAuthClientTokens that use the Secret (the mapper), and filtered through
+// secretVersions. After a gap in the watch (its resourceVersion expired) it
+// lists again and queues every OAuthClientToken, since it may have missed
+// an event.
+type secretIndex struct {
+	secrets  metadata.ResourceInterface
+	versions *secretVersions
+	mapper   func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request
+	all      func(context.Context) ([]reconcile.Request, error)
+	log      logr.Logger
+	// pageSize is the number of Secrets per list request; 500 when 0.
+	pageSize int64
+
+	mu     sync.RWMutex
+	names  map[string]map[string]struct{} // namespace -> names
+	synced chan struct{}                  // closed once the first list is done
+	once   sync.Once
+}
+
+func (x *secretIndex) String() string { return "secret index" }
+
+// has reports whether the index has seen Secret key (false before it
+// synced).
+func (x *secretIndex) has(key client.ObjectKey) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.names == nil {
+		return true // not synced: cannot tell
+	}
+	_, ok := x.names[key.Namespace][key.Name]
+	return ok
+}
+
+func (x *secretIndex) set(ns, name string, present bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	names := x.names[ns]
+	if present {
+		if names == nil {
+			names = map[string]struct{}{}
+			x.names[ns] = names
+		}
+		names[name] = struct{}{}
+		return
+	}
+	delete(names, name)
+	if len(names) == 0 {
+		delete(x.names, ns)
+	}
+}
+
+// Start lists the Secrets and then watches them in the background; the
+// controller waits for the list with WaitForSync. A failed list is retried
+// until ctx ends.
+func (x *secretIndex) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	x.once.Do(func() { x.synced = make(chan struct{}) })
+	go func() {
+		delay := time.Second
+		for {
+			names, rv, err := x.list(ctx)
+			if err == nil {
+				x.mu.Lock()
+				x.names = names
+				x.mu.Unlock()
+				close(x.synced)
+				x.watch(ctx, q, rv)
+				return
+			}
+			x.log.Error(err, "listing Secrets; retrying", "in", delay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 30*time.Second)
+		}
+	}()
+	return nil
+}
+
+// WaitForSync waits until the first list is done.
+func (x *secretIndex) WaitForSync(ctx context.Context) error {
+	x.once.Do(func() { x.synced = make(chan struct{}) })
+	select {
+	case <-x.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// list reads the names of all Secrets and the resourceVersion to watch
+// from. A continuation that expired starts the list over.
+func (x *secretIndex) list(ctx context.Context) (map[string]map[string]struct{}, string, error) {
+	size := x.pageSize
+	if size <= 0 {
+		size = 500
+	}
+	for {
+		names := map[string]map[string]struct{}{}
+		opts := metav1.ListOptions{Limit: size}
+		for {
+			page, err := x.secrets.List(ctx, opts)
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				break // the continuation expired: start over
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			for i := range page.Items {
+				s := &page.Items[i]
+				ns := names[s.Namespace]
+				if ns == nil {
+					ns = map[string]struct{}{}
+					names[s.Namespace] = ns
+				}
+				ns[s.Name] = struct{}{}
+			}
+			if page.Continue == "" {
+				return names, page.ResourceVersion, nil
+			}
+			opts.Continue = page.Continue
+		}
+	}
+}
+
+// watch follows the Secrets from rv until ctx ends.
+func (x *secretIndex) watch(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], rv string) {
+	delay := time.Second
+	for ctx.Err() == nil {
+		timeout := int64(300 + rand.N(300)) // seconds, as client-go's reflector does
+		w, err := x.secrets.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+		expired := apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+		if err == nil {
+			rv, expired, err = x.consume(ctx, w, q, rv)
+		}
+		switch {
+		case expired:
+			if rv, err = x.relist(ctx, q); err != nil {
+				return // ctx ended
+			}
+			delay = time.Second
+		case err != nil:
+			x.log.Error(err, "watching Secrets; retrying", "in", delay)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 30*time.Second)
+		default:
+			delay = time.Second
+		}
+	}
+}
+
+// consume handles the events of w. It returns the resourceVersion to
+// resume from, and whether the watch reported it expired.
+func (x *secretIndex) consume(ctx context.Context, w watch.Interface, q workqueue.TypedRateLimitingInterface[reconcile.Request], rv string) (string, bool, error) {
+	defer w.Stop()
+	for {
+		var ev watch.Event
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return rv, false, nil
+		case ev, ok = <-w.ResultChan():
+		}
+		if !ok {
+			return rv, false, nil // closed by the server's timeout: resume
+		}
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			m, isMeta := ev.Object.(*metav1.PartialObjectMetadata)
+			if !isMeta {
+				return rv, false, fmt.Errorf("unexpected %T in the watch of Secrets", ev.Object)
+			}
+			rv = m.ResourceVersion
+			x.set(m.Namespace, m.Name, ev.Type != watch.Deleted)
+			x.handle(ctx, ev.Type, m, q)
+		case watch.Bookmark:
+			if a, err := meta.Accessor(ev.Object); err == nil {
+				rv = a.GetResourceVersion()
+			}
+		case watch.Error:
+			err := apierrors.FromObject(ev.Object)
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				return rv, true, nil
+			}
+			return rv, false, err
+		}
+	}
+}
+
+// handle maps the event of Secret m to the OAuthClientTokens that use it.
+func (x *secretIndex) handle(ctx context.Context, t watch.EventType, m *metav1.PartialObjectMetadata, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	key := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+	enqueue := func() bool {
+		reqs := x.mapper(ctx, m)
+		for _, r := range reqs {
+			q.Add(r)
+		}
+		return len(reqs) > 0
+	}
+	if t == watch.Deleted {
+		reqs := x.mapper(ctx, m)
+		x.versions.deleted(key, len(reqs) > 0)
+		for _, r := range reqs {
+			q.Add(r)
+		}
+		return
+	}
+	x.versions.event(key, m.ResourceVersion, enqueue)
+}
+
+// relist lists the Secrets again after the watch lost track, then queues
+// every OAuthClientToken. It retries until ctx ends.
+func (x *secretIndex) relist(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) (string, error) {
+	delay := time.Second
+	for {
+		names, rv, err := x.list(ctx)
+		if err == nil {
+			x.mu.Lock()
+			x.names = names
+			x.mu.Unlock()
+			reqs, err := x.all(ctx)
+			if err == nil {
+				for _, r := range reqs {
+					q.Add(r)
+				}
+				return rv, nil
+			}
+		}
+		x.log.Error(err, "listing Secrets after the watch expired; retrying", "in", delay)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
