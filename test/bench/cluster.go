@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Who the API server's audit log records: the manager's ServiceAccount and
+// the baseline's user. Everything else (the benchmark's own requests) is
+// left out, so that the log stays small and costs the API server little.
+const (
+	operatorNS   = "tokensync-system"
+	managerSA    = "tokensync-controller-manager"
+	managerUser  = "system:serviceaccount:" + operatorNS + ":" + managerSA
+	baselineUser = "bench-baseline"
+)
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+- level: Metadata
+  users: ["` + managerUser + `", "` + baselineUser + `"]
+- level: None
+`
+
+// cluster is an envtest control plane (kube-apiserver and etcd) with an
+// audit log of the manager's and the baseline's requests.
+type cluster struct {
+	env      *envtest.Environment
+	dir      string
+	admin    *rest.Config // system:masters, not audited, not rate limited
+	c        client.Client
+	audit    *auditLog
+	kubectl  string
+	adminKC  string
+	repoRoot string
+}
+
+// startCluster starts a control plane. withCRD installs the CRD only (the
+// baseline's cluster); the manager's cluster gets CRD and RBAC from
+// installManagerRBAC.
+func startCluster(ctx context.Context, assets, repoRoot, dir string, withCRD bool) (*cluster, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "audit.log")
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if withCRD {
+		env.CRDDirectoryPaths = []string{filepath.Join(repoRoot, "config", "crd", "bases")}
+		env.ErrorIfCRDPathMissing = true
+	}
+	api := env.ControlPlane.GetAPIServer()
+	api.Configure().
+		Append("audit-policy-file", policy).
+		Append("audit-log-path", logPath).
+		Append("audit-log-maxsize", "0")
+	if _, err := env.Start(); err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	cl := &cluster{env: env, dir: dir, kubectl: filepath.Join(assets, "kubectl"), repoRoot: repoRoot, audit: &auditLog{path: logPath}}
+	cl.admin = rest.CopyConfig(env.Config)
+	cl.admin.QPS = -1 // no client-side limit: the benchmark must not be the bottleneck
+	cl.admin.UserAgent = "tokensync-bench"
+	var err error
+	if cl.c, err = client.New(cl.admin, client.Options{Scheme: scheme}); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	admin, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	cl.adminKC = filepath.Join(dir, "admin.kubeconfig")
+	if err := os.WriteFile(cl.adminKC, kc, 0o600); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return cl, nil
+}
+
+func (cl *cluster) stop() {
+	if cl != nil && cl.env != nil {
+		_ = cl.env.Stop()
+	}
+}
+
+func (cl *cluster) kubectlRun(args ...string) (string, error) {
+	out, err := exec.Command(cl.kubectl, append([]string{"--kubeconfig", cl.adminKC}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// installManager installs the CRD and the manager's RBAC exactly as the
+// e2e suite does (config/crd and config/rbac through test/e2e/install) and
+// writes a kubeconfig that authenticates as the manager's ServiceAccount.
+func (cl *cluster) installManager() (string, error) {
+	if _, err := cl.kubectlRun("apply", "--server-side", "-k", filepath.Join(cl.repoRoot, "test", "e2e", "install")); err != nil {
+		return "", err
+	}
+	if _, err := cl.kubectlRun("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io", "--timeout=60s"); err != nil {
+		return "", err
+	}
+	token, err := cl.kubectlRun("create", "token", managerSA, "-n", operatorNS, "--duration=12h")
+	if err != nil {
+		return "", err
+	}
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: tokensync
+  user:
+    token: %s
+contexts:
+- name: tokensync
+  context:
+    cluster: envtest
+    user: tokensync
+current-context: tokensync
+`, cl.env.Config.Host, base64.StdEncoding.EncodeToString(cl.env.Config.CAData), strings.TrimSpace(token))
+	path := filepath.Join(cl.dir, "manager.kubeconfig")
+	return path, os.WriteFile(path, []byte(kc), 0o600)
+}
+
+// baselineConfig returns a rest.Config for the baseline's own user, with
+// the manager's client-side limits.
+func (cl *cluster) baselineConfig(qps float32, burst int) (*rest.Config, error) {
+	u, err := cl.env.AddUser(envtest.User{Name: baselineUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rest.CopyConfig(u.Config())
+	cfg.QPS = qps
+	cfg.Burst = burst
+	cfg.UserAgent = "tokensync-baseline"
+	return cfg, nil
+}
+
+// waitFor polls cond every interval until it holds or timeout passes.
+func waitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// settings are the manager flags that the baseline copies.
+type settings struct {
+	concurrency int
+	qps         float64
+	burst       int
+	tokenRate   float64
+	tokenBurst  int
+}
+
+// managerSettings reads the defaults of the manager binary from its -help
+// output and applies the overrides in args, so that the baseline runs with
+// exactly the limits the manager runs with.
+func managerSettings(bin string, args []string) (settings, error) {
+	out, _ := exec.Command(bin, "-help").CombinedOutput() // exits 0 or 2 depending on the flag package; the text is what matters
+	text := string(out)
+	get := func(name string) (string, error) {
+		v := flagValue(args, name)
+		if v != "" {
+			return v, nil
+		}
+		re := regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(name) + `\b[^\n]*\n[^\n]*\(default ([^)]+)\)`)
+		m := re.FindStringSubmatch(text)
+		if m == nil {
+			return "", fmt.Errorf("%s -help shows no default for --%s", bin, name)
+		}
+		return m[1], nil
+	}
+	var s settings
+	for _, f := range []struct {
+		name string
+		dst  any
+	}{
+		{"concurrent-reconciles", &s.concurrency},
+		{"kube-api-qps", &s.qps},
+		{"kube-api-burst", &s.burst},
+		{"max-token-requests-per-host", &s.tokenRate},
+		{"token-request-burst-per-host", &s.tokenBurst},
+	} {
+		v, err := get(f.name)
+		if err != nil {
+			return s, err
+		}
+		switch d := f.dst.(type) {
+		case *int:
+			if *d, err = strconv.Atoi(v); err != nil {
+				return s, fmt.Errorf("--%s=%s: %w", f.name, v, err)
+			}
+		case *float64:
+			if *d, err = strconv.ParseFloat(v, 64); err != nil {
+				return s, fmt.Errorf("--%s=%s: %w", f.name, v, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// flagValue finds --name=v, -name=v, --name v or -name v in args.
+func flagValue(args []string, name string) string {
+	v := ""
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if k, val, ok := strings.Cut(a, "="); ok && k == name {
+			v = val
+		} else if a == name && i+1 < len(args) {
+			v = args[i+1]
+		}
+	}
+	return v
+}
+
+// manager is one run of the manager binary.
+type manager struct {
+	cmd        *exec.Cmd
+	out        *lockedBuffer
+	logFile    *os.File
+	metricsURL string
+	done       chan struct{}
+	started    time.Time
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startManager runs bin with the benchmark's flags, then extra, logging to
+// logPath, and waits until its controller has started its workers (caches
+// synced).
+func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, env []string) (*manager, error) {
+	probe, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	m := &manager{out: &lockedBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), done: make(chan struct{})}
+	args := []string{
+		"--kubeconfig", kubeconfig,
+		"--allow-insecure-http", // the token server speaks plain http on loopback
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", mport),
+		"--metrics-secure=false",
+	}
+	args = append(args, extra...)
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Env = append(os.Environ(), env...)
+	w := io.MultiWriter(m.out, f)
+	m.cmd.Stdout, m.cmd.Stderr = w, w
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	m.started = time.Now()
+	if err := m.cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the manager: %w", err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	err = waitFor(ctx, 2*time.Minute, 50*time.Millisecond, "the manager to start its workers", func() bool {
+		return strings.Contains(m.out.String(), `"Starting workers"`) || m.exited()
+	})
+	if err == nil && m.exited() {
+		err = fmt.Errorf("the manager exited:\n%s", tail(m.out.String(), 4000))
+	}
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *manager) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and kills after 30s.
+func (m *manager) stop() {
+	if m == nil {
+		return
+	}
+	if !m.exited() {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.done:
+		case <-time.After(30 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.done
+		}
+	}
+	_ = m.logFile.Close()
+}
+
+// metrics returns the sum of the samples of each metric family named in
+// names whose labels contain every string of match.
+func (m *manager) metric(name string, match ...string) (float64, error) {
+	resp, err := http.Get(m.metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, s := range match {
+			if !strings.Contains(line, s) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			total += v
+		}
+	}
+	return total, sc.Err()
+}
+
+func (m *manager) reconciles() float64 {
+	v, _ := m.metric("controller_runtime_reconcile_total", `controller="oauthclienttoken"`)
+	return v
+}
+
+// memory returns VmRSS and VmHWM (peak) of the process, in bytes.
+func (m *manager) memory() (rss, hwm int64, err error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m.cmd.Process.Pid), "status"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb * 1024
+		case "VmHWM:":
+			hwm = kb * 1024
+		}
+	}
+	return rss, hwm, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
