@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 // Who the API server's audit log records: the manager's ServiceAccount and
@@ -127,26 +128,9 @@ func (cl *cluster) installManager() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: tokensync
-  user:
-    token: %s
-contexts:
-- name: tokensync
-  context:
-    cluster: envtest
-    user: tokensync
-current-context: tokensync
-`, cl.env.Config.Host, base64.StdEncoding.EncodeToString(cl.env.Config.CAData), strings.TrimSpace(token))
+	kc := testutil.TokenKubeconfig(cl.env.Config.Host, cl.env.Config.CAData, strings.TrimSpace(token))
 	path := filepath.Join(cl.dir, "manager.kubeconfig")
-	return path, os.WriteFile(path, []byte(kc), 0o600)
+	return path, os.WriteFile(path, kc, 0o600)
 }
 
 // baselineConfig returns a rest.Config for the baseline's own user, with

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,9 +13,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 // settings are the manager flags that the baseline copies.
@@ -92,28 +92,11 @@ func flagValue(args []string, name string) string {
 // manager is one run of the manager binary.
 type manager struct {
 	cmd        *exec.Cmd
-	out        *lockedBuffer
+	out        *testutil.SyncBuffer
 	logFile    *os.File
 	metricsURL string
 	done       chan struct{}
 	started    time.Time
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freePort() (int, error) {
@@ -141,7 +124,7 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, e
 	if err != nil {
 		return nil, err
 	}
-	m := &manager{out: &lockedBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), done: make(chan struct{})}
+	m := &manager{out: &testutil.SyncBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), done: make(chan struct{})}
 	args := []string{
 		"--kubeconfig", kubeconfig,
 		"--allow-insecure-http", // the token server speaks plain http on loopback

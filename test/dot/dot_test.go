@@ -3,7 +3,6 @@
 package dot_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokensync/tokensync/test/dot"
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 const (
@@ -27,24 +27,6 @@ const (
 	secret  = "s3cr:et/with+plus and space"
 	rotated = "r0tated+secret: 100% new/"
 )
-
-// logBuffer collects the server's log, safe for the server's writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type tokenResponse struct {
 	status int
@@ -129,12 +111,12 @@ func wantError(t *testing.T, tr tokenResponse, status int, code string) {
 	}
 }
 
-func start(t *testing.T, opts dot.Options) (*dot.Server, *logBuffer) {
+func start(t *testing.T, opts dot.Options) (*dot.Server, *testutil.SyncBuffer) {
 	t.Helper()
 	if err := dot.Available(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testutil.SyncBuffer{}
 	opts.Stderr = logs
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -7,7 +7,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tokensync/tokensync/test/dot"
+	"github.com/tokensync/tokensync/test/testutil"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -45,7 +44,7 @@ var (
 	managerKC  string
 	oauthSrv   *dot.Server
 	// everything the manager printed, for the leak check
-	managerOut = &syncBuffer{}
+	managerOut = &testutil.SyncBuffer{}
 	mgrProc    *exec.Cmd
 	// a fast Go token endpoint for the 1,000-object fleet
 	fleetSrv *tokenserver.Server
@@ -53,23 +52,6 @@ var (
 	// the running manager's (plain http, loopback) metrics endpoint
 	metricsURL string
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -131,7 +113,7 @@ func run(m *testing.M) int {
 		return fail("creating a ServiceAccount token: %v\n%s", err, saToken)
 	}
 	managerKC = filepath.Join(tmp, "manager.kubeconfig")
-	if err := writeTokenKubeconfig(managerKC, kc, strings.TrimSpace(saToken)); err != nil {
+	if err := os.WriteFile(managerKC, testutil.TokenKubeconfig(env.Config.Host, env.Config.CAData, strings.TrimSpace(saToken)), 0o600); err != nil {
 		return fail("%v", err)
 	}
 
@@ -210,40 +192,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// writeTokenKubeconfig writes a kubeconfig for the same API server as the
-// admin one, authenticated by a bearer token instead of a client certificate.
-func writeTokenKubeconfig(path string, adminKubeconfig []byte, token string) error {
-	out, err := exec.Command(kubectlBin, "--kubeconfig", adminKC, "config", "view", "--raw", "-o",
-		"jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
-	}
-	parts := strings.Fields(string(out))
-	if len(parts) != 2 {
-		return fmt.Errorf("unexpected kubeconfig view output %q", out)
-	}
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: tokensync
-  user:
-    token: %s
-contexts:
-- name: tokensync
-  context:
-    cluster: envtest
-    user: tokensync
-current-context: tokensync
-`, parts[0], parts[1], token)
-	_ = adminKubeconfig
-	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 func kubectl(args ...string) (string, error) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokensync/tokensync/test/testutil"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -39,7 +40,7 @@ const (
 type foManager struct {
 	name       string
 	cmd        *exec.Cmd
-	out        *syncBuffer // this process's output only
+	out        *testutil.SyncBuffer // this process's output only
 	metricsURL string
 	done       chan struct{} // closed once the process has exited
 }
@@ -102,7 +103,7 @@ func (fx *foFixture) start(name string) *foManager {
 	}
 	m := &foManager{
 		name:       name,
-		out:        &syncBuffer{},
+		out:        &testutil.SyncBuffer{},
 		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
 		done:       make(chan struct{}),
 	}

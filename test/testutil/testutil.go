@@ -1,0 +1,54 @@
+// Package testutil holds helpers shared by the end-to-end suite, the
+// benchmark and the test servers' harnesses.
+package testutil
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"sync"
+)
+
+// SyncBuffer is a bytes.Buffer that a process's output and the test reading
+// it may use at the same time.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TokenKubeconfig returns a kubeconfig for the API server at server, whose
+// serving certificate is signed by the PEM CA caData, that authenticates
+// with a bearer token (a ServiceAccount's, for a manager run under its own
+// RBAC).
+func TokenKubeconfig(server string, caData []byte, token string) []byte {
+	return fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: tokensync
+  user:
+    token: %s
+contexts:
+- name: tokensync
+  context:
+    cluster: envtest
+    user: tokensync
+current-context: tokensync
+`, server, base64.StdEncoding.EncodeToString(caData), token)
+}
