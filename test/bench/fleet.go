@@ -66,43 +66,33 @@ func warmUp(ctx context.Context, c client.Client, tokenURL string) error {
 // with `workers` parallel clients, calling created (if not nil) with each
 // one as soon as the API server has it.
 func createFleet(ctx context.Context, c client.Client, group string, n, workers int, tokenURL string, refresh *v1alpha1.RefreshSpec, created func(*v1alpha1.OAuthClientToken)) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				o := &v1alpha1.OAuthClientToken{
-					ObjectMeta: metav1.ObjectMeta{Name: objName(i), Namespace: nsName(group, i)},
-					Spec: v1alpha1.OAuthClientTokenSpec{
-						CredentialsRef: v1alpha1.CredentialsReference{Name: credsName},
-						Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
-						Refresh:        refresh,
-					},
-				}
-				if err := c.Create(ctx, o); err != nil {
-					errs <- fmt.Errorf("creating %s/%s: %w", o.Namespace, o.Name, err)
-					return
-				}
-				if created != nil {
-					created(o)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel(n, workers, func(i int) error {
+		o := &v1alpha1.OAuthClientToken{
+			ObjectMeta: metav1.ObjectMeta{Name: objName(i), Namespace: nsName(group, i)},
+			Spec: v1alpha1.OAuthClientTokenSpec{
+				CredentialsRef: v1alpha1.CredentialsReference{Name: credsName},
+				Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
+				Refresh:        refresh,
+			},
+		}
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %s/%s: %w", o.Namespace, o.Name, err)
+		}
+		if created != nil {
+			created(o)
+		}
+		return nil
+	})
 }
 
 // forEach runs f on the n objects of group with `workers` goroutines.
 func forEach(ctx context.Context, group string, n, workers int, f func(ctx context.Context, ns, name string) error) error {
+	return parallel(n, workers, func(i int) error { return f(ctx, nsName(group, i), objName(i)) })
+}
+
+// parallel calls f(i) for i in [0, n) from `workers` goroutines and returns
+// the first error; a worker stops at its first error.
+func parallel(n, workers int, f func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -115,7 +105,7 @@ func forEach(ctx context.Context, group string, n, workers int, f func(ctx conte
 				if i >= n {
 					return
 				}
-				if err := f(ctx, nsName(group, i), objName(i)); err != nil {
+				if err := f(i); err != nil {
 					errs <- err
 					return
 				}

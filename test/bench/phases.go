@@ -7,8 +7,6 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -393,34 +391,14 @@ func createUnrelated(ctx context.Context, c client.Client, n, size, workers int)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}); err != nil {
 		return err
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, size)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				_, _ = rand.Read(buf)
-				s := &corev1.Secret{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%05d", i), Namespace: "unrelated", Labels: map[string]string{"app": "unrelated"}},
-					Data:       map[string][]byte{"data": buf},
-				}
-				if err := c.Create(ctx, s); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel(n, workers, func(i int) error {
+		buf := make([]byte, size)
+		_, _ = rand.Read(buf)
+		return c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%05d", i), Namespace: "unrelated", Labels: map[string]string{"app": "unrelated"}},
+			Data:       map[string][]byte{"data": buf},
+		})
+	})
 }
 
 func sleep(ctx context.Context, d time.Duration) {
