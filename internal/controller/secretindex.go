@@ -310,25 +310,15 @@ func (x *secretIndex) set(ns, name string, present bool) {
 func (x *secretIndex) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	x.once.Do(func() { x.synced = make(chan struct{}) })
 	go func() {
-		delay := time.Second
-		for {
-			names, rv, err := x.list(ctx)
-			if err == nil {
-				x.mu.Lock()
-				x.names = names
-				x.mu.Unlock()
-				close(x.synced)
-				x.watch(ctx, q, rv)
-				return
-			}
-			x.log.Error(err, "listing Secrets; retrying", "in", delay)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 30*time.Second)
+		var rv string
+		if err := x.retry(ctx, "listing Secrets", func() (err error) {
+			rv, err = x.resync(ctx)
+			return err
+		}); err != nil {
+			return // ctx ended
 		}
+		close(x.synced)
+		x.watch(ctx, q, rv)
 	}()
 	return nil
 }
@@ -342,6 +332,54 @@ func (x *secretIndex) WaitForSync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// retryDelay is the first wait after a failed list or watch; it doubles
+// after each failure in a row, up to maxRetryDelay.
+const (
+	retryDelay    = time.Second
+	maxRetryDelay = 30 * time.Second
+)
+
+// pause waits *delay, then doubles it (up to maxRetryDelay). It returns
+// false when ctx ended first.
+func pause(ctx context.Context, delay *time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*delay):
+	}
+	*delay = min(2**delay, maxRetryDelay)
+	return true
+}
+
+// retry calls f until it succeeds, logging each failure and pausing after
+// it; it returns ctx's error if ctx ends first.
+func (x *secretIndex) retry(ctx context.Context, what string, f func() error) error {
+	delay := retryDelay
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		x.log.Error(err, what+"; retrying", "in", delay)
+		if !pause(ctx, &delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+// resync lists the Secrets and replaces the index with their names. It
+// returns the resourceVersion to watch from.
+func (x *secretIndex) resync(ctx context.Context) (string, error) {
+	names, rv, err := x.list(ctx)
+	if err != nil {
+		return "", err
+	}
+	x.mu.Lock()
+	x.names = names
+	x.mu.Unlock()
+	return rv, nil
 }
 
 // list reads the names of all Secrets and the resourceVersion to watch
@@ -381,7 +419,7 @@ func (x *secretIndex) list(ctx context.Context) (map[string]map[string]struct{},
 
 // watch follows the Secrets from rv until ctx ends.
 func (x *secretIndex) watch(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], rv string) {
-	delay := time.Second
+	delay := retryDelay
 	for ctx.Err() == nil {
 		timeout := int64(300 + rand.N(300)) // seconds, as client-go's reflector does
 		w, err := x.secrets.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
@@ -394,16 +432,12 @@ func (x *secretIndex) watch(ctx context.Context, q workqueue.TypedRateLimitingIn
 			if rv, err = x.relist(ctx, q); err != nil {
 				return // ctx ended
 			}
-			delay = time.Second
+			delay = retryDelay
 		case err != nil:
 			x.log.Error(err, "watching Secrets; retrying", "in", delay)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 30*time.Second)
+			pause(ctx, &delay)
 		default:
-			delay = time.Second
+			delay = retryDelay
 		}
 	}
 }
@@ -470,27 +504,20 @@ func (x *secretIndex) handle(ctx context.Context, t watch.EventType, m *metav1.P
 // relist lists the Secrets again after the watch lost track, then queues
 // every OAuthClientToken. It retries until ctx ends.
 func (x *secretIndex) relist(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) (string, error) {
-	delay := time.Second
-	for {
-		names, rv, err := x.list(ctx)
-		if err == nil {
-			x.mu.Lock()
-			x.names = names
-			x.mu.Unlock()
-			reqs, err := x.all(ctx)
-			if err == nil {
-				for _, r := range reqs {
-					q.Add(r)
-				}
-				return rv, nil
-			}
+	var rv string
+	err := x.retry(ctx, "listing Secrets after the watch expired", func() error {
+		var err error
+		if rv, err = x.resync(ctx); err != nil {
+			return err
 		}
-		x.log.Error(err, "listing Secrets after the watch expired; retrying", "in", delay)
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(delay):
+		reqs, err := x.all(ctx)
+		if err != nil {
+			return err
 		}
-		delay = min(2*delay, 30*time.Second)
-	}
+		for _, r := range reqs {
+			q.Add(r)
+		}
+		return nil
+	})
+	return rv, err
 }
