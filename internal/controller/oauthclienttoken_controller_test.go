@@ -28,7 +28,7 @@ import (
 
 func (h *harness) createCreds(name, id, secret string) {
 	h.t.Helper()
-	tokenSrv.SetClientSecret(id, secret)
+	tokenSrv.RegisterClient(id, secret)
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
 		Data:       map[string][]byte{"client_id": []byte(id), "client_secret": []byte(secret)},

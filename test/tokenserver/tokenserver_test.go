@@ -209,6 +209,33 @@ func TestSetClientSecretRotates(t *testing.T) {
 	}
 }
 
+func TestRegisterClientForgetsAnEarlierClientOfThatID(t *testing.T) {
+	s := New(Options{Clients: map[string]string{"other": "o"}, IssueRefreshTokens: true})
+	s.RegisterClient(id, secret)
+	first := do(t, s, post(grant()).withBasic(id, secret))
+	other := do(t, s, post(grant()).withBasic("other", "o"))
+	if first.status != 200 || other.status != 200 {
+		t.Fatalf("statuses %d, %d", first.status, other.status)
+	}
+	s.RegisterClient(id, "new")
+	if got := s.Issued(); len(got) != 1 || got[0].ClientID != "other" {
+		t.Fatalf("issued after re-registering: %+v", got)
+	}
+	if s.Valid(first.json["access_token"].(string)) {
+		t.Error("a token of the earlier client is still valid")
+	}
+	if !s.Valid(other.json["access_token"].(string)) {
+		t.Error("another client's token was forgotten")
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.json["refresh_token"].(string)}}
+	if a := do(t, s, post(refresh).withBasic(id, "new")); a.status != 400 {
+		t.Errorf("refresh token of the earlier client: %d, want 400", a.status)
+	}
+	if a := do(t, s, post(grant()).withBasic(id, secret)); a.status != 401 {
+		t.Errorf("old secret: %d", a.status)
+	}
+}
+
 func TestFailNext(t *testing.T) {
 	s := New(Options{Clients: map[string]string{id: secret}})
 	s.FailNext(2, 503, "<html>down</html>", http.Header{"Retry-After": {"7"}})
