@@ -25,10 +25,12 @@ import (
 
 // Secrets are the one kind of object a cluster may hold tens of thousands
 // of that tokensync has no business with. The manager caches only the ones
-// it manages (CacheOptions, by label); for the others it keeps their names
-// in a secretIndex, which is what it needs to tell whether a target name is
-// free, and it watches their metadata to learn when a credentials Secret
-// changes. Neither costs memory per unrelated Secret beyond a name.
+// it manages (CacheOptions, by label); of every Secret it keeps the name and
+// resourceVersion in a secretIndex, which is what it needs to tell whether
+// a target name is free and whether a credentials Secret changed since a
+// token was issued, and it watches their metadata to learn when one
+// changes. Neither costs memory per unrelated Secret beyond a name and a
+// version.
 
 // secretVersions tracks, per Secret, the resourceVersions that tell the
 // manager's own writes and stale cache reads apart:
@@ -96,9 +98,11 @@ func (v *secretVersions) end(key types.NamespacedName, written string) {
 
 // event handles a create or update event of Secret key at version rv: it
 // drops the event of the version last written, holds it while the Secret
-// is being applied, and calls handle otherwise. handle reports whether the
-// Secret is used by some OAuthClientToken; then rv is recorded as latest.
-func (v *secretVersions) event(key types.NamespacedName, rv string, handle func() bool) {
+// is being applied, and calls handle otherwise. handle queues the
+// OAuthClientTokens that use the Secret; when there are any it calls used
+// first, which records rv as latest, so that their reconciles take a
+// cached copy of an older version for stale.
+func (v *secretVersions) event(key types.NamespacedName, rv string, handle func(used func())) {
 	v.mu.Lock()
 	v.init()
 	if v.written[key] == rv {
@@ -106,11 +110,11 @@ func (v *secretVersions) event(key types.NamespacedName, rv string, handle func(
 		return
 	}
 	record := func() {
-		if handle() {
+		handle(func() {
 			v.mu.Lock()
 			v.latest[key] = rv
 			v.mu.Unlock()
-		}
+		})
 	}
 	if held, busy := v.inflight[key]; busy {
 		v.inflight[key] = append(held, heldEvent{rv: rv, handle: record})
@@ -249,8 +253,18 @@ func (r *OAuthClientTokenReconciler) secretAbsent(key types.NamespacedName) bool
 	return ok && reader.absent(key)
 }
 
+// secretVersion returns the resourceVersion of Secret key the Secret index
+// saw last, without asking the API server; "" when it cannot tell.
+func (r *OAuthClientTokenReconciler) secretVersion(key types.NamespacedName) string {
+	reader, ok := r.SecretMetadata.(*secretMetadataReader)
+	if !ok || reader.index == nil {
+		return ""
+	}
+	return reader.index.version(key)
+}
+
 // secretIndex is a source of the events of every Secret in the cluster
-// that keeps only their names. It lists the metadata of all Secrets page by
+// that keeps only their names and resourceVersions. It lists the metadata of all Secrets page by
 // page (so that only one page is decoded at a time), then watches from the
 // list's resourceVersion. Each create, update and delete is mapped to the
 // OAuthClientTokens that use the Secret (the mapper), and filtered through
@@ -267,35 +281,44 @@ type secretIndex struct {
 	pageSize int64
 
 	mu     sync.RWMutex
-	names  map[string]map[string]struct{} // namespace -> names
-	synced chan struct{}                  // closed once the first list is done
+	names  map[string]map[string]string // namespace -> name -> resourceVersion
+	synced chan struct{}                // closed once the first list is done
 	once   sync.Once
 }
 
 func (x *secretIndex) String() string { return "secret index" }
 
-// has reports whether the index has seen Secret key (false before it
-// synced).
+// has reports whether Secret key exists as far as the index has seen (true
+// before it synced: it cannot tell).
 func (x *secretIndex) has(key client.ObjectKey) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.names == nil {
-		return true // not synced: cannot tell
+		return true
 	}
 	_, ok := x.names[key.Namespace][key.Name]
 	return ok
 }
 
-func (x *secretIndex) set(ns, name string, present bool) {
+// version returns the resourceVersion of Secret key that the index saw
+// last; "" when it has not synced or knows no such Secret.
+func (x *secretIndex) version(key client.ObjectKey) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.names[key.Namespace][key.Name]
+}
+
+// set records Secret ns/name at version rv, or its deletion.
+func (x *secretIndex) set(ns, name, rv string, present bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	names := x.names[ns]
 	if present {
 		if names == nil {
-			names = map[string]struct{}{}
+			names = map[string]string{}
 			x.names[ns] = names
 		}
-		names[name] = struct{}{}
+		names[name] = rv
 		return
 	}
 	delete(names, name)
@@ -369,7 +392,7 @@ func (x *secretIndex) retry(ctx context.Context, what string, f func() error) er
 	}
 }
 
-// resync lists the Secrets and replaces the index with their names. It
+// resync lists the Secrets and replaces the index with what it found. It
 // returns the resourceVersion to watch from.
 func (x *secretIndex) resync(ctx context.Context) (string, error) {
 	names, rv, err := x.list(ctx)
@@ -382,15 +405,15 @@ func (x *secretIndex) resync(ctx context.Context) (string, error) {
 	return rv, nil
 }
 
-// list reads the names of all Secrets and the resourceVersion to watch
-// from. A continuation that expired starts the list over.
-func (x *secretIndex) list(ctx context.Context) (map[string]map[string]struct{}, string, error) {
+// list reads the names and versions of all Secrets, and the
+// resourceVersion to watch from. A continuation that expired starts the list over.
+func (x *secretIndex) list(ctx context.Context) (map[string]map[string]string, string, error) {
 	size := x.pageSize
 	if size <= 0 {
 		size = 500
 	}
 	for {
-		names := map[string]map[string]struct{}{}
+		names := map[string]map[string]string{}
 		opts := metav1.ListOptions{Limit: size}
 		for {
 			page, err := x.secrets.List(ctx, opts)
@@ -404,10 +427,10 @@ func (x *secretIndex) list(ctx context.Context) (map[string]map[string]struct{},
 				s := &page.Items[i]
 				ns := names[s.Namespace]
 				if ns == nil {
-					ns = map[string]struct{}{}
+					ns = map[string]string{}
 					names[s.Namespace] = ns
 				}
-				ns[s.Name] = struct{}{}
+				ns[s.Name] = s.ResourceVersion
 			}
 			if page.Continue == "" {
 				return names, page.ResourceVersion, nil
@@ -464,7 +487,7 @@ func (x *secretIndex) consume(ctx context.Context, w watch.Interface, q workqueu
 				return rv, false, fmt.Errorf("unexpected %T in the watch of Secrets", ev.Object)
 			}
 			rv = m.ResourceVersion
-			x.set(m.Namespace, m.Name, ev.Type != watch.Deleted)
+			x.set(m.Namespace, m.Name, m.ResourceVersion, ev.Type != watch.Deleted)
 			x.handle(ctx, ev.Type, m, q)
 		case watch.Bookmark:
 			if a, err := meta.Accessor(ev.Object); err == nil {
@@ -483,13 +506,6 @@ func (x *secretIndex) consume(ctx context.Context, w watch.Interface, q workqueu
 // handle maps the event of Secret m to the OAuthClientTokens that use it.
 func (x *secretIndex) handle(ctx context.Context, t watch.EventType, m *metav1.PartialObjectMetadata, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	key := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
-	enqueue := func() bool {
-		reqs := x.mapper(ctx, m)
-		for _, r := range reqs {
-			q.Add(r)
-		}
-		return len(reqs) > 0
-	}
 	if t == watch.Deleted {
 		reqs := x.mapper(ctx, m)
 		x.versions.deleted(key, len(reqs) > 0)
@@ -498,7 +514,15 @@ func (x *secretIndex) handle(ctx context.Context, t watch.EventType, m *metav1.P
 		}
 		return
 	}
-	x.versions.event(key, m.ResourceVersion, enqueue)
+	x.versions.event(key, m.ResourceVersion, func(used func()) {
+		reqs := x.mapper(ctx, m)
+		if len(reqs) > 0 {
+			used() // before the reconciles can start
+		}
+		for _, r := range reqs {
+			q.Add(r)
+		}
+	})
 }
 
 // relist lists the Secrets again after the watch lost track, then queues

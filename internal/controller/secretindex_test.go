@@ -49,7 +49,7 @@ func TestSecretVersionsDropOnlyTheVersionWritten(t *testing.T) {
 	v := &secretVersions{}
 	handled := 0
 	event := func(name, rv string) {
-		v.event(types.NamespacedName{Namespace: "ns", Name: name}, rv, func() bool { handled++; return true })
+		v.event(types.NamespacedName{Namespace: "ns", Name: name}, rv, func(used func()) { handled++; used() })
 	}
 	stub := &applyStub{}
 	c := versionsClient{Client: stub, versions: v}
@@ -139,12 +139,27 @@ func TestSecretVersionsDropOnlyTheVersionWritten(t *testing.T) {
 // countingReader counts the reads that reach it.
 type countingReader struct {
 	client.Reader
-	n atomic.Int32
+	n      atomic.Int32
+	mu     sync.Mutex
+	byName map[string]int
 }
 
 func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	c.n.Add(1)
+	c.mu.Lock()
+	if c.byName == nil {
+		c.byName = map[string]int{}
+	}
+	c.byName[key.Name]++
+	c.mu.Unlock()
 	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// of returns how many reads of objects named name were made.
+func (c *countingReader) of(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byName[name]
 }
 
 func TestSecretMetadataReaderAsksTheAPIServerOnlyWhenNeeded(t *testing.T) {
@@ -174,7 +189,7 @@ func TestSecretMetadataReaderAsksTheAPIServerOnlyWhenNeeded(t *testing.T) {
 	}
 
 	// With an index, a name it does not know is not found at once.
-	r.index = &secretIndex{names: map[string]map[string]struct{}{"ns": {"managed": {}, "other": {}}}}
+	r.index = &secretIndex{names: map[string]map[string]string{"ns": {"managed": "5", "other": "6"}}}
 	api.n.Store(0)
 	if _, err := get("missing"); !apierrors.IsNotFound(err) || api.n.Load() != 0 {
 		t.Fatalf("missing, indexed: %v, %d API reads", err, api.n.Load())
@@ -190,7 +205,7 @@ func TestSecretMetadataReaderAsksTheAPIServerOnlyWhenNeeded(t *testing.T) {
 	versions.end(types.NamespacedName{Namespace: "ns", Name: "missing"}, "")
 
 	// A cached copy older than a version seen is read from the API server.
-	versions.event(types.NamespacedName{Namespace: "ns", Name: "managed"}, "7", func() bool { return true })
+	versions.event(types.NamespacedName{Namespace: "ns", Name: "managed"}, "7", func(used func()) { used() })
 	api.n.Store(0)
 	if _, err := get("managed"); err != nil || api.n.Load() != 1 {
 		t.Fatalf("stale managed: %v, %d API reads", err, api.n.Load())
@@ -233,7 +248,7 @@ func (f *fakeSecrets) List(_ context.Context, opts metav1.ListOptions) (*metav1.
 	end := min(start+int(opts.Limit), len(f.names))
 	list := &metav1.PartialObjectMetadataList{ListMeta: metav1.ListMeta{ResourceVersion: f.rv}}
 	for _, n := range f.names[start:end] {
-		list.Items = append(list.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: n}})
+		list.Items = append(list.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: n, ResourceVersion: "v-" + n}})
 	}
 	if end < len(f.names) {
 		list.Continue = string(make([]byte, end))
@@ -272,6 +287,11 @@ func TestSecretIndexListsWatchesAndResyncs(t *testing.T) {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "everything"}}}, nil
 		},
 	}
+	// Before its list, the index cannot tell: a Secret may exist, and its
+	// version is unknown.
+	if a := (client.ObjectKey{Namespace: "ns", Name: "a"}); !x.has(a) || x.version(a) != "" {
+		t.Fatal("an index that has not listed yet claims to know")
+	}
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
 	defer q.ShutDown()
 	if err := x.Start(ctx, q); err != nil {
@@ -282,8 +302,8 @@ func TestSecretIndexListsWatchesAndResyncs(t *testing.T) {
 	}
 	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: "ns", Name: name} }
 	for _, n := range f.names {
-		if !x.has(key(n)) {
-			t.Fatalf("%s was listed but is not in the index", n)
+		if !x.has(key(n)) || x.version(key(n)) != "v-"+n {
+			t.Fatalf("%s was listed but is in the index as %v, version %q", n, x.has(key(n)), x.version(key(n)))
 		}
 	}
 	if x.has(key("z")) || len(f.limits) != 3 || f.limits[0] != 2 {
@@ -327,8 +347,11 @@ func TestSecretIndexListsWatchesAndResyncs(t *testing.T) {
 	if !x.has(key("unrelated")) || q.Len() != 0 {
 		t.Fatalf("unrelated: indexed %v, queue %d", x.has(key("unrelated")), q.Len())
 	}
+	if v := x.version(key("creds")); v != "102" {
+		t.Fatalf("creds at version %q after its update, want 102", v)
+	}
 	w.Delete(secretEvent("a", "103"))
-	waitFor("a to leave the index", func() bool { return !x.has(key("a")) })
+	waitFor("a to leave the index", func() bool { return !x.has(key("a")) && x.version(key("a")) == "" })
 
 	// The server ends the watch: it resumes from the last version seen.
 	w.Action(watch.Bookmark, secretEvent("", "110"))
@@ -352,5 +375,35 @@ func TestSecretIndexListsWatchesAndResyncs(t *testing.T) {
 	<-f.watches
 	if x.has(key("creds")) || !x.has(key("x")) {
 		t.Fatal("the relist did not replace the index")
+	}
+}
+
+// addHook is a queue that calls hook on each Add.
+type addHook struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+	hook func(reconcile.Request)
+}
+
+func (q addHook) Add(r reconcile.Request) { q.hook(r) }
+
+// TestSecretIndexRecordsTheVersionBeforeQueueing checks that the reconcile
+// an edit of a target Secret queues finds the cached copy of the version
+// the reconciler wrote stale, however soon it starts: else it could take
+// that copy for the Secret and never repair the edit.
+func TestSecretIndexRecordsTheVersionBeforeQueueing(t *testing.T) {
+	ctx := context.Background()
+	v := &secretVersions{}
+	key := types.NamespacedName{Namespace: "ns", Name: "tok"}
+	if err := (versionsClient{Client: &applyStub{rv: "1"}, versions: v}).Apply(ctx, corev1ac.Secret("tok", "ns")); err != nil {
+		t.Fatal(err)
+	}
+	x := &secretIndex{versions: v, mapper: func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: key}}
+	}}
+	queued, staleWhenQueued := 0, false
+	q := addHook{hook: func(reconcile.Request) { queued++; staleWhenQueued = v.stale(key, "1") }}
+	x.handle(ctx, watch.Modified, secretEvent("tok", "2"), q)
+	if queued != 1 || !staleWhenQueued {
+		t.Fatalf("queued %d, cached copy of the written version stale when queued: %v", queued, staleWhenQueued)
 	}
 }
