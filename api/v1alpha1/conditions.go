@@ -136,6 +136,12 @@ const (
 	// obtained with (provider spec and credentials); a change means a new
 	// token is due. It is a one-way SHA-256 digest, never the inputs.
 	ConfigHashAnnotation = "oauth.tokensync.io/config-hash"
+	// InputsVersionAnnotation is a digest of the provider spec, the
+	// credentials reference and the resourceVersion of the credentials
+	// Secret that ConfigHashAnnotation was computed from. While the
+	// credentials Secret keeps that version, the config hash still holds
+	// and a reconcile with nothing to do need not read the credentials.
+	InputsVersionAnnotation = "oauth.tokensync.io/inputs-version"
 	// TokenHashAnnotation is a SHA-256 digest of the access token written, so
 	// that an edited token is detected and repaired.
 	TokenHashAnnotation = "oauth.tokensync.io/token-hash"

@@ -28,6 +28,12 @@ type inputs struct {
 	// endpoint is the token URL in use: spec.provider.tokenURL or the one
 	// discovered from issuerURL.
 	endpoint string
+	// read is set once the credentials were read.
+	read bool
+	// version is the inputs version (inputsVersion) of the credentials
+	// Secret read, or of the one the Secret index knows when the target
+	// Secret showed that the credentials need not be read.
+	version string
 }
 
 // needsSecret reports whether the auth method sends a client secret.
@@ -81,7 +87,33 @@ func (r *OAuthClientTokenReconciler) readCredentials(ctx context.Context, obj *v
 		}
 		in.privateKey = []byte(privateKey)
 	}
+	in.read = true
+	in.version = inputsVersion(obj, s.ResourceVersion)
 	return nil
+}
+
+// configHashOf returns the config hash of obj's inputs. When the target
+// Secret live records the inputs version of the credentials Secret at the
+// resourceVersion the Secret index saw last, the credentials have not
+// changed since its config hash was computed: that hash is returned and
+// the credentials are not read (a reconcile with nothing to do, or a
+// restart, then costs no API request). Otherwise the credentials are read
+// into in and hashed. A change the index has not seen yet queues another
+// reconcile when it arrives.
+func (r *OAuthClientTokenReconciler) configHashOf(ctx context.Context, obj *v1alpha1.OAuthClientToken, live *corev1.Secret, in *inputs) (string, error) {
+	if live != nil {
+		key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.CredentialsRef.Name}
+		if rv := r.secretVersion(key); rv != "" {
+			if v := inputsVersion(obj, rv); live.Annotations[v1alpha1.InputsVersionAnnotation] == v {
+				in.version = v
+				return live.Annotations[v1alpha1.ConfigHashAnnotation], nil
+			}
+		}
+	}
+	if err := r.readCredentials(ctx, obj, in); err != nil {
+		return "", err
+	}
+	return configHash(&obj.Spec.Provider, in), nil
 }
 
 // readTLS reads the CA bundle and client certificate of spec.provider.tls.

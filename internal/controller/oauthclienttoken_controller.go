@@ -233,10 +233,10 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 		return result{}, err
 	}
 	in := &inputs{}
-	if err := r.readCredentials(ctx, obj, in); err != nil {
+	hash, err := r.configHashOf(ctx, obj, live, in)
+	if err != nil {
 		return result{}, err
 	}
-	hash := configHash(&obj.Spec.Provider, in)
 	res := result{hash: hash}
 
 	// A new value of the refresh-requested-at annotation forces a token.
@@ -244,6 +244,7 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 		obj.Annotations[v1alpha1.RefreshRequestedAnnotation] != ""
 	current, ok := readStoredToken(obj, live, hash)
 	if ok {
+		current.inputsVersion = in.version
 		res.token = &current
 		if !forced && now.Before(current.renewAt) && now.Before(current.expiresAt) {
 			// The Secret holds a valid token for these inputs: repair any
@@ -258,6 +259,18 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 			r.clearGate(client.ObjectKeyFromObject(obj))
 			res.requeueAfter = current.renewAt.Sub(now)
 			return res, nil
+		}
+	}
+
+	// A token is due: the request needs the credentials themselves.
+	if !in.read {
+		if err := r.readCredentials(ctx, obj, in); err != nil {
+			return res, err
+		}
+		if h := configHash(&obj.Spec.Provider, in); h != hash {
+			// They changed after the Secret index last saw them: the
+			// token held was obtained with other inputs.
+			hash, res.hash, res.token = h, h, nil
 		}
 	}
 
@@ -313,6 +326,8 @@ func (r *OAuthClientTokenReconciler) reconcile(ctx context.Context, obj *v1alpha
 		tokenType:   tok.TokenType,
 		issuedAt:    issuedAt,
 		expiresAt:   issuedAt.Add(lifetime).Truncate(time.Second),
+		// The inputs version of the credentials read for this request.
+		inputsVersion: in.version,
 	}
 	next.renewAt = renewalTime(next.issuedAt, next.expiresAt, renewBefore(obj), r.minRefreshInterval(), r.Jitter).Truncate(time.Second)
 	if !next.renewAt.After(now) {

@@ -31,6 +31,22 @@ func configHash(spec *v1alpha1.ProviderSpec, in *inputs) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// inputsVersion digests what a config hash depends on besides the
+// credentials' values: the provider spec, the credentials reference, and
+// the resourceVersion of the credentials Secret (which changes with every
+// write to it). Equal inputs versions mean equal config hashes.
+func inputsVersion(obj *v1alpha1.OAuthClientToken, credentialsVersion string) string {
+	h := sha256.New()
+	p, _ := json.Marshal(&obj.Spec.Provider) // as in configHash: cannot fail
+	ref, _ := json.Marshal(&obj.Spec.CredentialsRef)
+	h.Write([]byte("tokensync/inputs/v1\x00"))
+	for _, b := range [][]byte{p, ref, []byte(credentialsVersion)} {
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // tokenHash digests an access token so that an edited Secret is detected.
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte("tokensync/token/v1\x00" + token))
@@ -47,6 +63,8 @@ type storedToken struct {
 	issuedAt    time.Time
 	expiresAt   time.Time
 	renewAt     time.Time
+	// inputsVersion is recorded with the config hash (see inputsVersion).
+	inputsVersion string
 }
 
 // readStoredToken returns the token held by a target Secret written by
@@ -142,6 +160,9 @@ func secretApplyConfig(obj *v1alpha1.OAuthClientToken, policy v1alpha1.CreationP
 	annotations[v1alpha1.IssuedAtAnnotation] = formatTime(st.issuedAt)
 	annotations[v1alpha1.ExpiresAtAnnotation] = formatTime(st.expiresAt)
 	annotations[v1alpha1.RenewAtAnnotation] = formatTime(st.renewAt)
+	if st.inputsVersion != "" {
+		annotations[v1alpha1.InputsVersionAnnotation] = st.inputsVersion
+	}
 
 	ac := corev1ac.Secret(obj.TargetName(), obj.Namespace).
 		WithLabels(labels).
@@ -169,7 +190,12 @@ func ownedBy(m metav1.Object, name string) bool {
 }
 
 // secretUpToDate reports whether the live Secret already has every field of
-// the apply configuration, so that applying it would change nothing.
+// the apply configuration, so that applying it would change nothing. The
+// inputs version is left out: it only saves reading the credentials, and
+// is recorded with the next write rather than by a write of its own (a
+// manager upgraded to record it, or a credentials Secret edited without a
+// change to the credentials, costs reads until the next token, not a
+// write per object).
 func secretUpToDate(live *corev1.Secret, ac *corev1ac.SecretApplyConfiguration) bool {
 	if live == nil {
 		return false
@@ -185,6 +211,9 @@ func secretUpToDate(live *corev1.Secret, ac *corev1ac.SecretApplyConfiguration) 
 		}
 	}
 	for k, v := range ac.Annotations {
+		if k == v1alpha1.InputsVersionAnnotation {
+			continue
+		}
 		if got, ok := live.Annotations[k]; !ok || got != v {
 			return false
 		}
