@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,24 +98,15 @@ type manager struct {
 	started    time.Time
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startManager runs bin with the benchmark's flags, then extra, logging to
 // logPath, and waits until its controller has started its workers (caches
 // synced).
 func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, env []string) (*manager, error) {
-	probe, err := freePort()
+	probe, err := testutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	mport, err := freePort()
+	mport, err := testutil.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,6 +60,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 // DefaultPython is Debian's interpreter, which sees Debian's packages (a
@@ -179,7 +180,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 var errExited = errors.New("the Django OAuth Toolkit server exited before it served")
 
 func (s *Server) serve(ctx context.Context, stderr io.Writer) error {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -309,13 +310,4 @@ func (s *Server) Stop() error {
 		s.stopErr = os.RemoveAll(s.dir)
 	})
 	return s.stopErr
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,11 +139,11 @@ func run(m *testing.M) int {
 }
 
 func startManager(bin string) error {
-	probe, err := freePort()
+	probe, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
-	metricsPort, err := freePort()
+	metricsPort, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -183,15 +182,6 @@ func stopManager() {
 		}
 		mgrProc = nil
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func kubectl(args ...string) (string, error) {

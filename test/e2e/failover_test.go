@@ -93,11 +93,11 @@ func foIsolate(t *testing.T) *foFixture {
 func (fx *foFixture) start(name string) *foManager {
 	t := fx.t
 	t.Helper()
-	probe, err := freePort()
+	probe, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	metricsPort, err := freePort()
+	metricsPort, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"sync"
 )
 
@@ -51,4 +52,15 @@ contexts:
     user: tokensync
 current-context: tokensync
 `, server, base64.StdEncoding.EncodeToString(caData), token)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a process that must be told its port before it starts.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -36,4 +38,16 @@ func TestSyncBufferTakesConcurrentWrites(t *testing.T) {
 	if got := b.String(); got != strings.Repeat("x", 800) {
 		t.Fatalf("%d bytes, want 800", len(got))
 	}
+}
+
+func TestFreePortCanBeListenedOn(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port %d: %v", port, err)
+	}
+	_ = l.Close()
 }
