@@ -121,6 +121,33 @@ func (c *controllerRun) quiesce() {
 	})
 }
 
+// after makes change, waits for the reconcile it causes, then quiesces.
+func (c *controllerRun) after(what string, change func()) {
+	c.t.Helper()
+	before := c.reconciles.Load()
+	change()
+	c.poll(what, func() bool { return c.reconciles.Load() > before })
+	c.quiesce()
+}
+
+// waitReady waits until get's object is Ready, then quiesces.
+func (c *controllerRun) waitReady(get func() *v1alpha1.OAuthClientToken) {
+	c.t.Helper()
+	c.poll("the token to be Ready", func() bool {
+		return apimeta.IsStatusConditionTrue(get().Status.Conditions, v1alpha1.ConditionReady)
+	})
+	c.quiesce()
+}
+
+// refresh requests a refresh of get's object with value, waits until it
+// was handled, then quiesces.
+func (c *controllerRun) refresh(get func() *v1alpha1.OAuthClientToken, value string) {
+	c.t.Helper()
+	patchAnnotation(c.t, get(), v1alpha1.RefreshRequestedAnnotation, value)
+	c.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == value })
+	c.quiesce()
+}
+
 func (c *controllerRun) poll(what string, cond func() bool) {
 	c.t.Helper()
 	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
@@ -185,25 +212,24 @@ func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
 	run := startController(t, h.ns)
 	delta := run.counter(tokenSrv, "least-work")
 	get := func() *v1alpha1.OAuthClientToken { return h.get("tok") }
+	// touch changes an annotation tokensync ignores: a reconcile with
+	// nothing to do.
+	touch := func(value string) {
+		t.Helper()
+		run.after("a reconcile", func() { patchAnnotation(t, get(), "example.com/touched", value) })
+	}
 
 	// Creation: one token.
 	h.createToken("tok", "creds", nil)
-	run.poll("the token to be Ready", func() bool {
-		return apimeta.IsStatusConditionTrue(get().Status.Conditions, v1alpha1.ConditionReady)
-	})
-	run.quiesce()
+	run.waitReady(get)
 	wantCounts(t, "first token", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
 
 	// A refresh (requested, so that it happens now): the same.
-	patchAnnotation(t, get(), v1alpha1.RefreshRequestedAnnotation, "one")
-	run.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == "one" })
-	run.quiesce()
+	run.refresh(get, "one")
 	wantCounts(t, "refresh", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
 
 	// A reconcile with nothing to do: an annotation tokensync ignores.
-	patchAnnotation(t, get(), "example.com/touched", "yes")
-	run.poll("a reconcile", func() bool { return run.reconciles.Load() > 2 })
-	run.quiesce()
+	touch("yes")
 	wantCounts(t, "reconcile with nothing to do", delta(), counts{reconciles: 1, writes: 0, reads: 0, tokens: 0})
 
 	// A restart with a valid token: reconciled once, nothing requested or
@@ -223,23 +249,17 @@ func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds.Labels = map[string]string{"team": "shop"}
-	if err := k8sClient.Update(h.ctx, creds); err != nil {
-		t.Fatal(err)
-	}
-	run.poll("the edited credentials to be reconciled", func() bool { return run.reconciles.Load() > 1 })
-	run.quiesce()
+	run.after("the edited credentials to be reconciled", func() {
+		if err := k8sClient.Update(h.ctx, creds); err != nil {
+			t.Fatal(err)
+		}
+	})
 	wantCounts(t, "credentials Secret edited, same credentials", delta(), counts{reconciles: 1, writes: 0, reads: 1, tokens: 0})
-	patchAnnotation(t, get(), "example.com/touched", "again")
-	run.poll("a reconcile", func() bool { return run.reconciles.Load() > 2 })
-	run.quiesce()
+	touch("again")
 	wantCounts(t, "reconcile with nothing to do after that edit", delta(), counts{reconciles: 1, writes: 0, reads: 1, tokens: 0})
-	patchAnnotation(t, get(), v1alpha1.RefreshRequestedAnnotation, "two")
-	run.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == "two" })
-	run.quiesce()
+	run.refresh(get, "two")
 	wantCounts(t, "refresh", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
-	patchAnnotation(t, get(), "example.com/touched", "once more")
-	run.poll("a reconcile", func() bool { return run.reconciles.Load() > 4 })
-	run.quiesce()
+	touch("once more")
 	wantCounts(t, "reconcile with nothing to do after the refresh", delta(), counts{reconciles: 1, writes: 0, reads: 0, tokens: 0})
 
 	// Rotated credentials: read at once, and a new token with them.
@@ -266,11 +286,11 @@ func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
 	// returns.)
 	credsReads := run.reads.of("creds")
 	strip := []byte(`{"metadata":{"annotations":{"` + v1alpha1.InputsVersionAnnotation + `":null}}}`)
-	if err := k8sClient.Patch(h.ctx, h.secret("tok"), client.RawPatch(types.MergePatchType, strip)); err != nil {
-		t.Fatal(err)
-	}
-	run.poll("the stripped Secret to be reconciled", func() bool { return run.reconciles.Load() > 6 })
-	run.quiesce()
+	run.after("the stripped Secret to be reconciled", func() {
+		if err := k8sClient.Patch(h.ctx, h.secret("tok"), client.RawPatch(types.MergePatchType, strip)); err != nil {
+			t.Fatal(err)
+		}
+	})
 	// The Secret itself may be read too, when the cache has not caught up
 	// with the edit yet.
 	if d := delta(); d.reconciles != 1 || d.writes != 0 || d.tokens != 0 || run.reads.of("creds") != credsReads+1 {
@@ -326,18 +346,13 @@ func TestControllerReadsTheStateSecretOnlyWhenItExists(t *testing.T) {
 	get := func() *v1alpha1.OAuthClientToken { return h.get("tok") }
 
 	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = base + "/token" })
-	run.poll("the token to be Ready", func() bool {
-		return apimeta.IsStatusConditionTrue(get().Status.Conditions, v1alpha1.ConditionReady)
-	})
-	run.quiesce()
+	run.waitReady(get)
 	// No state Secret yet: not read; then written (one more write). Neither
 	// write queues a reconcile.
 	wantCounts(t, "first token", delta(), counts{reconciles: 1, writes: 3, reads: 1, tokens: 1})
 	h.secret(stateSecretName("tok"))
 
-	patchAnnotation(t, get(), v1alpha1.RefreshRequestedAnnotation, "one")
-	run.poll("the requested refresh", func() bool { return get().Status.LastHandledRefreshRequest == "one" })
-	run.quiesce()
+	run.refresh(get, "one")
 	// The state Secret is read, and its refresh token used.
 	wantCounts(t, "refresh", delta(), counts{reconciles: 1, writes: 3, reads: 2, tokens: 1})
 	if g := lastIssued(t, srv).GrantType; g != "refresh_token" {
