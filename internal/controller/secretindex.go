@@ -264,9 +264,9 @@ func (r *OAuthClientTokenReconciler) secretVersion(key types.NamespacedName) str
 }
 
 // secretIndex is a source of the events of every Secret in the cluster
-// that keeps only their names and resourceVersions. It lists the metadata of all Secrets page by
-// page (so that only one page is decoded at a time), then watches from the
-// list's resourceVersion. Each create, update and delete is mapped to the
+// that keeps only their names and resourceVersions. It lists the metadata
+// of all Secrets page by page (so that only one page is decoded at a
+// time), then watches from the list's resourceVersion. Each create, update and delete is mapped to the
 // OAuthClientTokens that use the Secret (the mapper), and filtered through
 // secretVersions. After a gap in the watch (its resourceVersion expired) it
 // lists again and queues every OAuthClientToken, since it may have missed
@@ -406,7 +406,8 @@ func (x *secretIndex) resync(ctx context.Context) (string, error) {
 }
 
 // list reads the names and versions of all Secrets, and the
-// resourceVersion to watch from. A continuation that expired starts the list over.
+// resourceVersion to watch from. A continuation that expired starts the
+// list over.
 func (x *secretIndex) list(ctx context.Context) (map[string]map[string]string, string, error) {
 	size := x.pageSize
 	if size <= 0 {

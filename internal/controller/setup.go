@@ -35,8 +35,8 @@ func CacheOptions(opts cache.Options) cache.Options {
 
 // SetupWithManager registers the field indexes and the watches. opts tunes
 // the controller (e.g. MaxConcurrentReconciles). Secrets are watched through
-// a secretIndex, which keeps only the names of the Secrets that are not
-// tokensync's; r.Client is wrapped so that the reconciler's own Secret
+// a secretIndex, which keeps only the name and resourceVersion of each
+// Secret; r.Client is wrapped so that the reconciler's own Secret
 // writes do not trigger another reconcile (see secretVersions).
 func (r *OAuthClientTokenReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	reader, err := r.setupCaches(ctx, mgr)
