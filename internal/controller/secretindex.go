@@ -266,11 +266,11 @@ func (r *OAuthClientTokenReconciler) secretVersion(key types.NamespacedName) str
 // secretIndex is a source of the events of every Secret in the cluster
 // that keeps only their names and resourceVersions. It lists the metadata
 // of all Secrets page by page (so that only one page is decoded at a
-// time), then watches from the list's resourceVersion. Each create, update and delete is mapped to the
-// OAuthClientTokens that use the Secret (the mapper), and filtered through
-// secretVersions. After a gap in the watch (its resourceVersion expired) it
-// lists again and queues every OAuthClientToken, since it may have missed
-// an event.
+// time), then watches from the list's resourceVersion. Each create,
+// update and delete is mapped to the OAuthClientTokens that use the Secret
+// (the mapper), and filtered through secretVersions. After a gap in the
+// watch (its resourceVersion expired) it lists again and queues every
+// OAuthClientToken, since it may have missed an event.
 type secretIndex struct {
 	secrets  metadata.ResourceInterface
 	versions *secretVersions
