@@ -7,15 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,8 +27,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
-	"github.com/tokensync/tokensync/internal/controller"
+	"github.com/tokensync/tokensync/internal/controller/rollout"
+	"github.com/tokensync/tokensync/internal/controller/token"
+	"github.com/tokensync/tokensync/internal/index"
+	"github.com/tokensync/tokensync/internal/inputs"
+	"github.com/tokensync/tokensync/internal/metrics"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/secrets"
 )
 
 var (
@@ -57,6 +65,11 @@ type options struct {
 	allowLinkLocal       bool
 	maxRequestsPerHost   float64
 	requestBurstPerHost  int
+	watchNamespaces      string
+	signingKeySecret     string
+	signingKeyNamespace  string
+	minRolloutInterval   time.Duration
+	maxMetricHosts       int
 }
 
 func main() {
@@ -86,7 +99,17 @@ func main() {
 		"Most token and discovery requests per second sent to one host, however many objects need a token. 0 means no limit.")
 	fs.IntVar(&o.requestBurstPerHost, "token-request-burst-per-host", 100,
 		"Requests to one host that may be sent at once before --max-token-requests-per-host applies.")
-	fs.DurationVar(&o.minRefreshInterval, "min-refresh-interval", controller.DefaultMinRefreshInterval,
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces the manager caches, watches and reads; empty means all. With it the manager needs only Roles in those namespaces (config/namespaced).")
+	fs.StringVar(&o.signingKeySecret, "signing-key-secret", "tokensync-signing-key",
+		"Secret holding the key that signs the records tokensync writes on target Secrets; created when missing. Replicas and shards share it.")
+	fs.StringVar(&o.signingKeyNamespace, "signing-key-namespace", "",
+		"Namespace of --signing-key-secret. Defaults to --leader-election-namespace, else the manager's own namespace in a cluster, else default.")
+	fs.DurationVar(&o.minRolloutInterval, "min-rollout-restart-interval", rollout.DefaultMinInterval,
+		"Shortest time between two restarts of one OAuthClientToken's rolloutRestartTargets, however often its token rotates.")
+	fs.IntVar(&o.maxMetricHosts, "max-metric-hosts", metrics.DefaultMaxHosts,
+		"How many token endpoint hosts the host label of the request metrics names (first used first); requests to others are counted as \"other\".")
+	fs.DurationVar(&o.minRefreshInterval, "min-refresh-interval", token.DefaultMinRefreshInterval,
 		"Shortest time between two token requests for one OAuthClientToken, whatever the token lifetime.")
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
@@ -125,6 +148,14 @@ func run(ctx context.Context, o options) error {
 	cfg.Burst = o.kubeAPIBurst
 	cfg.UserAgent = "tokensync"
 
+	namespaces := splitList(o.watchNamespaces)
+	cacheOpts := cache.Options{}
+	if len(namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
@@ -136,7 +167,7 @@ func run(ctx context.Context, o options) error {
 		LeaseDuration:                 &o.leaseDuration,
 		RenewDeadline:                 &o.renewDeadline,
 		RetryPeriod:                   &o.retryPeriod,
-		Cache:                         controller.CacheOptions(cache.Options{}),
+		Cache:                         token.CacheOptions(cacheOpts),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -146,28 +177,48 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("--token-url-allowlist: %w", err)
 	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating the API client: %w", err)
+	}
+	keyRef := types.NamespacedName{Namespace: signingKeyNamespace(o), Name: o.signingKeySecret}
+	signer, err := secrets.LoadSigningKey(ctx, direct, keyRef)
+	if err != nil {
+		return err
+	}
+	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(x); err != nil {
+		return err
+	}
+	if err := token.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	tokens := &oauth.Client{
 		HTTPClient: oauth.NewHTTPClientWithOptions(oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}),
 		Limiter:    &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
 	}
-	r := &controller.OAuthClientTokenReconciler{
-		Client:             mgr.GetClient(),
-		Recorder:           mgr.GetEventRecorder("tokensync"),
-		Clock:              clock.RealClock{},
-		Tokens:             tokens,
-		Discovery:          &oauth.Discovery{Client: tokens},
-		AllowInsecureHTTP:  o.allowInsecureHTTP,
-		TokenURLAllowlist:  allowlist,
-		AllowLinkLocal:     o.allowLinkLocal,
-		MinRefreshInterval: o.minRefreshInterval,
-		Jitter:             controller.RandomJitter,
-	}
-	r.Metrics = controller.NewMetrics(mgr.GetClient())
+	recorder := mgr.GetEventRecorder("tokensync")
+	r := token.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), x, signer)
+	r.Tokens = tokens
+	r.Discovery = &oauth.Discovery{Client: tokens}
+	r.URLs = inputs.URLPolicy{AllowInsecureHTTP: o.allowInsecureHTTP, Allowlist: allowlist, AllowLinkLocal: o.allowLinkLocal}
+	r.Recorder = recorder
+	r.Clock = clock.RealClock{}
+	r.MinRefreshInterval = o.minRefreshInterval
+	r.Jitter = true
+	r.Metrics = metrics.New(mgr.GetClient(), o.maxMetricHosts)
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := r.SetupWithManager(ctx, mgr, controllerOptions(o)); err != nil {
-		return fmt.Errorf("setting up the controller: %w", err)
+	if err := r.SetupWithManager(ctx, mgr, x, controllerOptions(o)); err != nil {
+		return fmt.Errorf("setting up the token controller: %w", err)
+	}
+	restarts := &rollout.Reconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, MinInterval: o.minRolloutInterval}
+	if err := restarts.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
+		return fmt.Errorf("setting up the rollout-restart controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -180,6 +231,30 @@ func run(ctx context.Context, o options) error {
 	}
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)
+}
+
+// signingKeyNamespace is where the signing key Secret lives.
+func signingKeyNamespace(o options) string {
+	switch {
+	case o.signingKeyNamespace != "":
+		return o.signingKeyNamespace
+	case o.leaderElectionNS != "":
+		return o.leaderElectionNS
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "default"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func controllerOptions(o options) crcontroller.Options {

@@ -88,6 +88,12 @@ const (
 	// ReasonSecretWriteFailed (Reconciling): writing the target Secret failed.
 	// Retried with backoff.
 	ReasonSecretWriteFailed = "SecretWriteFailed"
+	// ReasonSecretRejected (Stalled): the API server refuses the target
+	// Secret the spec describes (for example a target.type other than the
+	// existing Secret's, which is immutable, or labels it does not accept).
+	// No token is requested until the spec changes; a token already
+	// obtained is kept in memory and written once the spec is fixed.
+	ReasonSecretRejected = "SecretRejected"
 )
 
 // Event reasons.
@@ -163,6 +169,23 @@ const (
 	// StateOfAnnotation marks a state Secret with the name of the target
 	// Secret it belongs to.
 	StateOfAnnotation = "oauth.tokensync.io/state-of"
+	// OriginAnnotation is "created" on Secrets tokensync created. Only they
+	// may carry an OAuthClientToken's ownerReference; a Secret without it
+	// that carries the managed label is one tokensync merged its keys into
+	// (creationPolicy Merge), and is never taken over.
+	OriginAnnotation = "oauth.tokensync.io/origin"
+	// ExpirySourceAnnotation says where the recorded expiry came from:
+	// "endpoint" (expires_in or the JWT's exp) or "default" (the endpoint
+	// said nothing; the expiry follows refresh.defaultLifetime).
+	ExpirySourceAnnotation = "oauth.tokensync.io/expiry-source"
+	// SignatureAnnotation signs the record annotations (HMAC-SHA256 with a
+	// key only the manager holds), so that editing them cannot make
+	// tokensync trust a token, a time or a set of inputs it did not write.
+	SignatureAnnotation = "oauth.tokensync.io/signature"
+	// TargetHashAnnotation digests what the spec says about the Secret
+	// besides the token (policy, type, labels, annotations); another value
+	// makes tokensync apply the Secret again.
+	TargetHashAnnotation = "oauth.tokensync.io/target-hash"
 )
 
 // Keys of the state Secret.

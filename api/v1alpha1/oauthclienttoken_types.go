@@ -34,6 +34,16 @@ const (
 // +kubebuilder:validation:Pattern=`^[^\r\n]*$`
 type HeaderValue string
 
+// LabelValue is the value of a label: at most 63 characters of
+// [-A-Za-z0-9_.], beginning and ending with a letter or digit, or empty.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
+type LabelValue string
+
+// AnnotationValue is the value of an annotation.
+// +kubebuilder:validation:MaxLength=4096
+type AnnotationValue string
+
 // DataTemplate is a Go template rendering one key of the target Secret.
 // +kubebuilder:validation:MaxLength=16384
 type DataTemplate string
@@ -457,13 +467,23 @@ type TargetSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	Type corev1.SecretType `json:"type,omitempty"`
 
-	// labels are copied onto the Secret.
+	// labels are copied onto the Secret. Keys under oauth.tokensync.io/ are
+	// tokensync's own and refused. Labels removed from the spec are removed
+	// from the Secret.
 	// +optional
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && k.size() <= 317)",message="label keys must be qualified names"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('oauth.tokensync.io/'))",message="label keys under oauth.tokensync.io/ are reserved for tokensync"
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
-	// annotations are copied onto the Secret.
+	// annotations are copied onto the Secret. Keys under
+	// oauth.tokensync.io/ are tokensync's own and refused. Annotations
+	// removed from the spec are removed from the Secret.
 	// +optional
-	Annotations map[string]string `json:"annotations,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && k.size() <= 317)",message="annotation keys must be qualified names"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('oauth.tokensync.io/'))",message="annotation keys under oauth.tokensync.io/ are reserved for tokensync"
+	Annotations map[string]AnnotationValue `json:"annotations,omitempty"`
 
 	// expiryPolicy is what happens when the token expires and renewal keeps
 	// failing: Keep (default) leaves the stale token in the Secret, Clear
@@ -478,15 +498,20 @@ type TargetSpec struct {
 	// token: {{ .AccessToken }}, {{ .TokenType }}, {{ .ExpiresAt }} (RFC
 	// 3339), {{ .ExpiresIn }} (seconds), {{ .Scope }}, {{ .IDToken }},
 	// {{ .RefreshExpiresIn }} (seconds) and {{ .RefreshToken }} (the
-	// refresh token is written only where a template asks for it). Functions: b64enc, b64dec, json (a JSON string
-	// literal), quote, trim, lower, upper. A template that does not parse or
-	// names an unknown field sets Stalled with reason InvalidTemplate.
-	// Editing a rendered key gets a new token, since the token itself is
-	// not kept elsewhere.
+	// refresh token is written only where a template asks for it).
+	// Functions: b64enc, b64dec, json (a JSON string literal), quote, trim,
+	// lower, upper, and text/template's printf, print, if, with, eq and the
+	// like. A template renders one token: range, template, define, block
+	// and variables are refused. Each key renders at most 256 KiB and all
+	// keys together 512 KiB. A template that does not parse, names an
+	// unknown field or renders too much sets Stalled with reason
+	// InvalidTemplate. Editing a rendered key gets a new token, since the
+	// token itself is not kept elsewhere.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && k.size() <= 253)",message="data keys must be valid Secret keys"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].split('{{').size() == self[k].split('}}').size())",message="unbalanced template delimiters: every {{ needs a matching }}"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].matches('[{][{]-?[[:space:]]*(range|template|define|block|break|continue)([^A-Za-z0-9_]|$)|[{][{][^}]*[$][A-Za-z0-9_]*[[:space:]]*:?='))",message="templates render one token: range, template, define, block and variables are not allowed"
 	Data map[string]DataTemplate `json:"data,omitempty"`
 }
 
@@ -496,26 +521,35 @@ type RefreshSpec struct {
 	// renewBefore is how long before expiry the token is renewed. When unset,
 	// the token is renewed once 2/3 of its lifetime has passed. When it is not
 	// smaller than a token's actual lifetime, the 2/3 rule applies instead.
+	// At most 8760h (a year).
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="renewBefore must be positive"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('8760h')",message="renewBefore must be positive and at most 8760h"
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 
 	// defaultLifetime is assumed when the token endpoint does not say how long
-	// a token lives (no expires_in). Defaults to 1h.
+	// a token lives (no expires_in). Defaults to 1h; at most 8760h (a year).
+	// Editing it moves the expiry and renewal time of a token whose
+	// lifetime it set, with no new token unless the new renewal time has
+	// passed.
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="defaultLifetime must be positive"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('8760h')",message="defaultLifetime must be positive and at most 8760h"
 	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
 
 	// useRefreshToken, when the endpoint returns a refresh_token, renews with
-	// the refresh_token grant while the refresh token is valid, falling back
-	// to the primary grant when the endpoint answers invalid_grant. The
+	// the refresh_token grant while the refresh token is valid. A refresh
+	// token the endpoint refuses, for any reason, is dropped and never sent
+	// again, and the primary grant is used in the same reconcile. The
 	// refresh token is kept in a tokensync-owned state Secret named
-	// <target>-tokensync-state, not in the target Secret. Defaults to true.
+	// <target>-tokensync-state, not in the target Secret. Defaults to true
+	// with provider.grant Password and to false with ClientCredentials (RFC
+	// 6749 section 4.4.3: that grant should issue none, and keeping one
+	// adds a long-lived credential for nothing).
 	// +optional
-	// +kubebuilder:default=true
 	UseRefreshToken *bool `json:"useRefreshToken,omitempty"`
 }
 
@@ -648,6 +682,12 @@ type OAuthClientTokenStatus struct {
 	// time restarts them.
 	// +optional
 	RolloutRestartedFor *metav1.Time `json:"rolloutRestartedFor,omitempty"`
+
+	// lastRolloutRestart is when the rolloutRestartTargets were last
+	// restarted. They are restarted at most once per the manager's
+	// --min-rollout-restart-interval, however often the token rotates.
+	// +optional
+	LastRolloutRestart *metav1.Time `json:"lastRolloutRestart,omitempty"`
 }
 
 // OAuthClientToken keeps an OAuth 2.0 access token, obtained with the

@@ -111,6 +111,9 @@ type Request struct {
 	// Timeout bounds the whole call, including an Auto fallback;
 	// DefaultTimeout when zero or negative.
 	Timeout time.Duration
+	// Tenant names who the request is for (the object's namespace), for
+	// limits that keep one tenant from taking all of a host's capacity.
+	Tenant string
 }
 
 func (r *Request) grantType() string {

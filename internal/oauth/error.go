@@ -27,6 +27,9 @@ const (
 	KindInvalidResponse ErrorKind = "InvalidResponse"
 	// KindConfig: the request cannot be sent as configured. Nothing was sent.
 	KindConfig ErrorKind = "Config"
+	// KindThrottled: the client's own per-host limits held the request
+	// back; nothing was sent. Try again after Error.RetryAfter.
+	KindThrottled ErrorKind = "Throttled"
 )
 
 // maxDescription bounds Error.Description (in bytes).

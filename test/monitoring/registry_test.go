@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
-	"github.com/tokensync/tokensync/internal/controller"
+	"github.com/tokensync/tokensync/internal/metrics"
 )
 
 // series describes the series a metric name selects: its label names and,
@@ -45,7 +45,7 @@ type series struct {
 var targetLabels = []string{"job", "instance", "namespace", "pod", "service", "endpoint", "container"}
 
 // labelValues are the values the tokensync code gives its enumerated labels
-// (internal/controller/metrics.go), so that a matcher such as
+// (internal/metrics/metrics.go), so that a matcher such as
 // result="failed" that could never match fails the test.
 var labelValues = map[string]map[string][]string{
 	"tokensync_token_requests_total": {"result": {"success", "failure"}},
@@ -54,7 +54,7 @@ var labelValues = map[string]map[string][]string{
 
 // knownSeries returns every series name the monitoring artefacts may
 // reference, with its labels: tokensync's own metrics as registered by
-// controller.NewMetrics, controller-runtime's controller and workqueue
+// metrics.New, controller-runtime's controller and workqueue
 // metrics for a controller named like the manager's, and Prometheus' up.
 func knownSeries(t *testing.T) map[string]series {
 	t.Helper()
@@ -151,7 +151,7 @@ func (ts tokens) List(_ context.Context, list client.ObjectList, _ ...client.Lis
 
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
-// tokensyncFamilies gathers the metrics of controller.NewMetrics from a
+// tokensyncFamilies gathers the metrics of metrics.New from a
 // fresh registry: the per-object series of one OAuthClientToken that has a
 // token, and one child of every metric vector (label values are empty:
 // only the names matter here).
@@ -167,7 +167,7 @@ func tokensyncFamilies(t *testing.T) []*dto.MetricFamily {
 
 	reg := prometheus.NewRegistry()
 	c := &capture{Registerer: reg}
-	if err := controller.NewMetrics(tokens{obj}).Register(c); err != nil {
+	if err := metrics.New(tokens{obj}, 0).Register(c); err != nil {
 		t.Fatal(err)
 	}
 	for _, col := range c.collectors {
@@ -335,13 +335,13 @@ var namedRE = regexp.MustCompile(`\bNamed\("([^"]+)"\)`)
 // controllerName is the manager's controller name, from its setup code.
 func controllerName(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "internal", "controller", "setup.go"))
+	b, err := os.ReadFile(filepath.Join(root, "internal", "controller", "token", "setup.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := namedRE.FindAllSubmatch(b, -1)
 	if len(m) != 1 {
-		t.Fatalf("expected one Named(...) in internal/controller/setup.go, found %d", len(m))
+		t.Fatalf("expected one Named(...) in internal/controller/token/setup.go, found %d", len(m))
 	}
 	return string(m[0][1])
 }

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -76,11 +77,11 @@ func (e *faultEndpoint) recover() {
 // remaining lifetime (floored at the min refresh interval) so that a retry
 // comes before it expires; never sooner than the endpoint's Retry-After.
 func wantRetryDelay(attempt int32, left, retryAfter time.Duration) time.Duration {
-	d := baseBackoff
-	for i := int32(1); i < attempt && d < maxBackoff; i++ {
+	d := renewal.BaseBackoff
+	for i := int32(1); i < attempt && d < renewal.MaxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, maxBackoff)
+	d = min(d, renewal.MaxBackoff)
 	if left > 0 && d > left/2 {
 		d = max(left/2, DefaultMinRefreshInterval)
 	}

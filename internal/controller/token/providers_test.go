@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"encoding/json"
@@ -36,7 +36,7 @@ func providerServer(h *harness, opts tokenserver.Options) (*tokenserver.Server, 
 // credentials Secret with the given data. It returns the object's name.
 func applySample(h *harness, sample, base string, creds map[string]string) *v1alpha1.OAuthClientToken {
 	h.t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", sample))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "config", "samples", sample))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestProviderPaysafe(t *testing.T) {
 		}
 	}
 	state := h.secret("paysafe-liberty-token-tokensync-state")
-	if string(state.Data["refresh_token"]) != first.RefreshToken || !ownedBy(state, o.Name) || len(state.OwnerReferences) != 1 {
+	if string(state.Data["refresh_token"]) != first.RefreshToken || state.Annotations[v1alpha1.OwnerAnnotation] != o.Name || len(state.OwnerReferences) != 1 {
 		t.Fatal("the state Secret does not hold the refresh token, or is not owned")
 	}
 

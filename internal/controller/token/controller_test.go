@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"context"
@@ -20,7 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/secrets"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -69,8 +71,7 @@ func (h *harness) syncCache(objs ...client.Object) {
 				// from the metadata cache too.
 				err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), &corev1.Secret{})
 				if apierrors.IsNotFound(err) {
-					m := &metav1.PartialObjectMetadata{TypeMeta: secretTypeMeta}
-					if err := metaReader.Get(ctx, client.ObjectKeyFromObject(o), m); !apierrors.IsNotFound(err) {
+					if _, exists := idx.Secret(client.ObjectKeyFromObject(o)); exists {
 						return false, nil
 					}
 				}
@@ -94,8 +95,7 @@ func (h *harness) syncCache(objs ...client.Object) {
 			return false, err
 		}
 		for _, s := range live.Items {
-			m := &metav1.PartialObjectMetadata{TypeMeta: secretTypeMeta}
-			if err := metaReader.Get(ctx, client.ObjectKeyFromObject(&s), m); err != nil || m.ResourceVersion != s.ResourceVersion {
+			if rv, _ := idx.Secret(client.ObjectKeyFromObject(&s)); rv != s.ResourceVersion {
 				return false, nil
 			}
 			if s.Labels[v1alpha1.ManagedLabel] == "true" {
@@ -206,7 +206,7 @@ func TestIssuesFirstToken(t *testing.T) {
 	h.createCreds("creds", "first-issue", "s3cret")
 	h.createToken("shop", "creds", func(o *v1alpha1.OAuthClientToken) {
 		o.Spec.Provider.Scopes = []string{"wallets:read", "wallets:write"}
-		o.Spec.Target = &v1alpha1.TargetSpec{Name: "shop-token", Labels: map[string]string{"team": "shop"}}
+		o.Spec.Target = &v1alpha1.TargetSpec{Name: "shop-token", Labels: map[string]v1alpha1.LabelValue{"team": "shop"}}
 	})
 	if st := kstatusOf(t, h.get("shop")); st != kstatus.InProgressStatus {
 		t.Fatalf("kstatus before the first reconcile = %s, want InProgress (observedGeneration defaults to -1)", st)
@@ -242,8 +242,8 @@ func TestIssuesFirstToken(t *testing.T) {
 	for _, mf := range s.ManagedFields {
 		managedBy[mf.Manager] = true
 	}
-	if !managedBy[FieldManager] {
-		t.Fatalf("Secret not written by field manager %q: %v", FieldManager, managedBy)
+	if !managedBy[secrets.FieldManager] {
+		t.Fatalf("Secret not written by field manager %q: %v", secrets.FieldManager, managedBy)
 	}
 	if got := tokenSrv.LastRequest().Form.Get("scope"); got != "wallets:read wallets:write" {
 		t.Fatalf("scope sent = %q", got)
@@ -314,7 +314,7 @@ func TestUsesDefaultLifetimeWithoutExpiresIn(t *testing.T) {
 	noExpiry := tokenserver.New(tokenserver.Options{Clients: map[string]string{"no-expiry": "pw"}})
 	srvURL, stop := noExpiry.Start()
 	defer stop()
-	h.r.AllowInsecureHTTP = true
+	h.r.URLs.AllowInsecureHTTP = true
 	h.r.Tokens = newPlainClient(h)
 	h.createCreds("creds", "no-expiry", "pw")
 	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
@@ -424,6 +424,7 @@ func TestRotatedCredentialsGetANewToken(t *testing.T) {
 	if err := k8sClient.Update(h.ctx, creds); err != nil {
 		t.Fatal(err)
 	}
+	h.syncCache(creds)
 	h.reconcile("tok")
 	issued := h.issued("rotate")
 	if len(issued) != 2 {
@@ -588,8 +589,8 @@ func TestInvalidClientStalls(t *testing.T) {
 	if o.Status.FailedAttempts != 1 || o.Status.LastFailureTime == nil {
 		t.Fatalf("failure not recorded: %+v", o.Status)
 	}
-	if res.RequeueAfter < stalledBaseBackoff {
-		t.Fatalf("stalled retry after %v, want at least %v", res.RequeueAfter, stalledBaseBackoff)
+	if res.RequeueAfter < renewal.StalledBaseBackoff {
+		t.Fatalf("stalled retry after %v, want at least %v", res.RequeueAfter, renewal.StalledBaseBackoff)
 	}
 	if !apierrors.IsNotFound(getErr(h, "tok")) {
 		t.Fatal("a target Secret was created without a token")
@@ -632,7 +633,7 @@ func TestBacksOffOnServerErrorsAndKeepsTheToken(t *testing.T) {
 	if string(h.secret("tok").Data["access_token"]) != good {
 		t.Fatal("the valid token was removed after a failed refresh")
 	}
-	approx(t, "first backoff", res.RequeueAfter, baseBackoff)
+	approx(t, "first backoff", res.RequeueAfter, renewal.BaseBackoff)
 	requests := tokenSrv.Requests()
 
 	// An event before the backoff has passed does not send a request.
@@ -640,20 +641,20 @@ func TestBacksOffOnServerErrorsAndKeepsTheToken(t *testing.T) {
 	if tokenSrv.Requests() != requests {
 		t.Fatal("a reconcile during backoff sent a token request")
 	}
-	approx(t, "remaining backoff", res.RequeueAfter, baseBackoff)
+	approx(t, "remaining backoff", res.RequeueAfter, renewal.BaseBackoff)
 
-	h.clock.Step(baseBackoff)
+	h.clock.Step(renewal.BaseBackoff)
 	res = h.reconcile("tok")
-	approx(t, "second backoff", res.RequeueAfter, 2*baseBackoff)
-	h.clock.Step(2 * baseBackoff)
+	approx(t, "second backoff", res.RequeueAfter, 2*renewal.BaseBackoff)
+	h.clock.Step(2 * renewal.BaseBackoff)
 	res = h.reconcile("tok")
-	approx(t, "third backoff", res.RequeueAfter, 4*baseBackoff)
+	approx(t, "third backoff", res.RequeueAfter, 4*renewal.BaseBackoff)
 	if got := h.get("tok").Status.FailedAttempts; got != 3 {
 		t.Fatalf("failedAttempts = %d, want 3", got)
 	}
 
 	// The endpoint is back.
-	h.clock.Step(4 * baseBackoff)
+	h.clock.Step(4 * renewal.BaseBackoff)
 	h.reconcile("tok")
 	o = h.get("tok")
 	wantCondition(t, o, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonTokenReady)
@@ -723,7 +724,7 @@ func TestMinRefreshIntervalFloorsTinyLifetimes(t *testing.T) {
 	tiny := tokenserver.New(tokenserver.Options{Clients: map[string]string{"tiny": "pw"}, ExpiresIn: 2})
 	srvURL, stop := tiny.Start()
 	defer stop()
-	h.r.AllowInsecureHTTP = true
+	h.r.URLs.AllowInsecureHTTP = true
 	h.r.Tokens = newPlainClient(h)
 	h.createCreds("creds", "tiny", "pw")
 	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = srvURL + "/token" })

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/metrics"
 )
 
 // seriesOf returns the value of each series of a metric family for the
@@ -62,7 +62,7 @@ func value(m *dto.Metric) float64 {
 
 func TestMetrics(t *testing.T) {
 	h := newHarness(t)
-	h.r.Metrics = NewMetrics(mgrClient)
+	h.r.Metrics = metrics.New(mgrClient, 0)
 	reg := prometheus.NewRegistry()
 	if err := h.r.Metrics.Register(reg); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestMetrics(t *testing.T) {
 	if ready["condition=True,name=tok"] != 1 || ready["condition=False,name=tok"] != 0 || ready["condition=Unknown,name=tok"] != 0 {
 		t.Fatalf("ready %v", ready)
 	}
-	if got := testutil.ToFloat64(h.r.Metrics.requests.WithLabelValues("success", "")); got != 1 {
+	if got := seriesOf(t, reg, "tokensync_token_requests_total", "")["reason=,result=success"]; got != 1 {
 		t.Fatalf("successful requests %v", got)
 	}
 
@@ -92,7 +92,7 @@ func TestMetrics(t *testing.T) {
 	h.clock.Step(61 * time.Minute)
 	tokenSrv.FailNext(1, http.StatusServiceUnavailable, "", nil)
 	h.reconcile("tok")
-	if got := testutil.ToFloat64(h.r.Metrics.requests.WithLabelValues("failure", v1alpha1.ReasonTokenEndpointUnavailable)); got != 1 {
+	if got := seriesOf(t, reg, "tokensync_token_requests_total", "")["reason="+v1alpha1.ReasonTokenEndpointUnavailable+",result=failure"]; got != 1 {
 		t.Fatalf("failed requests %v", got)
 	}
 	h.syncCache(h.get("tok"))
@@ -104,12 +104,18 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Nothing secret in any series.
-	text, err := testutil.CollectAndFormat(h.r.Metrics.objects, expfmt.TypeTextPlain)
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var text strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, it := range h.issued("metrics-client") {
-		if strings.Contains(string(text), it.AccessToken) {
+		if strings.Contains(text.String(), it.AccessToken) {
 			t.Fatal("a token is in the metrics")
 		}
 	}

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"context"
@@ -26,7 +26,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/secrets"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -40,7 +42,8 @@ var (
 	k8sClient  client.Client // direct client, for test setup and assertions
 	mgrClient  client.Client // the manager's cached client, as the controller uses
 	mgrAPI     client.Reader
-	metaReader client.Reader
+	idx        *index.Index
+	signer     *secrets.Signer
 	tokenSrv   *tokenserver.Server
 	tokenURL   string
 	httpClient = oauth.NewHTTPClient()
@@ -61,7 +64,7 @@ func runSuite(m *testing.M) int {
 	utilruntime.Must(v1alpha1.AddToScheme(testScheme))
 
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
 	var err error
@@ -94,12 +97,23 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	setup := &OAuthClientTokenReconciler{Client: mgr.GetClient()}
-	if _, err := setup.setupCaches(context.Background(), mgr); err != nil {
+	if err := IndexFields(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgrClient, mgrAPI, metaReader = mgr.GetClient(), setup.APIReader, setup.SecretMetadata
+	if idx, err = index.New(cfg, index.Options{Scheme: testScheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := mgr.Add(idx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if signer, err = secrets.NewSigner([]byte("a test signing key of 32 bytes..")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgrClient, mgrAPI = mgr.GetClient(), mgr.GetAPIReader()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -108,7 +122,7 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "manager:", err)
 		}
 	}()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
+	if !mgr.GetCache().WaitForCacheSync(ctx) || !idx.WaitForCacheSync(ctx) {
 		fmt.Fprintln(os.Stderr, "cache did not sync")
 		return 1
 	}
@@ -124,7 +138,7 @@ type harness struct {
 	ctx      context.Context
 	ns       string
 	clock    *clocktesting.FakeClock
-	r        *OAuthClientTokenReconciler
+	r        *Reconciler
 	writes   *writeCounter
 	recorder *events.FakeRecorder
 }
@@ -144,16 +158,19 @@ func newHarness(t *testing.T) *harness {
 	}
 	counted := &countingClient{Client: mgrClient, n: &h.writes.n}
 	tokens := &oauth.Client{HTTPClient: httpClient, Now: h.clock.Now}
-	h.r = &OAuthClientTokenReconciler{
-		Client:         counted,
-		APIReader:      mgrAPI,
-		SecretMetadata: metaReader,
-		Recorder:       h.recorder,
-		Clock:          h.clock,
-		Tokens:         tokens,
-		Discovery:      &oauth.Discovery{Client: tokens},
-	}
+	h.r = newReconciler(counted, tokens, h.recorder, h.clock)
 	return h
+}
+
+// newReconciler is a reconciler as cmd/main.go builds it, on the suite's
+// caches and index, writing through c.
+func newReconciler(c client.Client, tokens TokenSource, rec events.EventRecorder, clk *clocktesting.FakeClock) *Reconciler {
+	r := NewReconciler(c, mgrAPI, idx, signer)
+	r.Tokens, r.Recorder, r.Clock = tokens, rec, clk
+	if oc, ok := tokens.(*oauth.Client); ok {
+		r.Discovery = &oauth.Discovery{Client: oc}
+	}
+	return r
 }
 
 // countingClient counts every write made through it, status included.

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ import (
 // API server: a sample that admission refuses is a broken promise.
 func TestSamplesAreAccepted(t *testing.T) {
 	h := newHarness(t)
-	files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "oauth_v1alpha1_*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "config", "samples", "oauth_v1alpha1_*.yaml"))
 	if err != nil || len(files) < 5 {
 		t.Fatalf("want a sample per provider document (5), found %d (%v)", len(files), err)
 	}
@@ -51,7 +51,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 // same manifest again, as a server-side dry run, changes nothing.
 func TestSamplesHaveNoPermanentDiff(t *testing.T) {
 	h := newHarness(t)
-	files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "oauth_v1alpha1_*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "config", "samples", "oauth_v1alpha1_*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples: %v", err)
 	}

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"context"
@@ -11,10 +11,35 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/controller/rollout"
 )
+
+// restarts runs the rollout-restart controller's reconcile of name, as the
+// manager would after the token's status changed.
+func (h *harness) restarts(name string, c client.Client, minInterval time.Duration) ctrl.Result {
+	h.t.Helper()
+	if c == nil {
+		c = h.r.Client
+	}
+	h.syncCache(h.get(name))
+	r := &rollout.Reconciler{Client: c, Recorder: h.recorder, Clock: h.clock, MinInterval: minInterval}
+	res, err := r.Reconcile(h.ctx, ctrl.Request{NamespacedName: keyIn(h.ns, name)})
+	if err != nil {
+		h.t.Fatalf("rollout reconcile: %v", err)
+	}
+	return res
+}
+
+// reconcileAndRestart runs both controllers.
+func (h *harness) reconcileAndRestart(name string) ctrl.Result {
+	h.t.Helper()
+	h.reconcile(name)
+	return h.restarts(name, nil, 0)
+}
 
 func podTemplate(app string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
@@ -96,7 +121,7 @@ func TestRolloutRestartTargetsRestartAfterEachRotation(t *testing.T) {
 	})
 
 	// The first token restarts nothing: the pods start with it.
-	h.reconcile("tok")
+	h.reconcileAndRestart("tok")
 	o := wantReady(h, "tok")
 	if o.Status.RolloutRestartedFor == nil || !o.Status.RolloutRestartedFor.Equal(o.Status.IssuedAt) {
 		t.Fatalf("rolloutRestartedFor = %v, want the first token's issuedAt %v", o.Status.RolloutRestartedFor, o.Status.IssuedAt)
@@ -113,7 +138,7 @@ func TestRolloutRestartTargetsRestartAfterEachRotation(t *testing.T) {
 	// Each rotation restarts every named workload, once.
 	for rotation := 1; rotation <= 2; rotation++ {
 		h.clock.Step(41 * time.Minute) // past renewal at 2/3 of the hour
-		h.reconcile("tok")
+		h.reconcileAndRestart("tok")
 		o = wantReady(h, "tok")
 		if n := len(h.issued("rollout-client")); n != rotation+1 {
 			t.Fatalf("%d tokens issued, want %d", n, rotation+1)
@@ -141,7 +166,7 @@ func TestRolloutRestartTargetsRestartAfterEachRotation(t *testing.T) {
 
 		// A reconcile with nothing to do patches nothing.
 		h.writes.n.Store(0)
-		h.reconcile("tok")
+		h.reconcileAndRestart("tok")
 		if n := h.writes.n.Load(); n != 0 {
 			t.Fatalf("a reconcile after the rotation wrote %d times", n)
 		}
@@ -160,20 +185,20 @@ func TestRolloutRestartTargetsRestartAfterEachRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.syncCache(o)
-	h.reconcile("tok")
+	h.reconcileAndRestart("tok")
 	if o = h.get("tok"); o.Status.RolloutRestartedFor != nil {
 		t.Fatalf("rolloutRestartedFor = %v with no targets", o.Status.RolloutRestartedFor)
 	}
 	before, _ := h.restartedAt(workloads[0])
 	h.clock.Step(41 * time.Minute)
-	h.reconcile("tok") // rotation with no targets
+	h.reconcileAndRestart("tok") // rotation with no targets
 	o = h.get("tok")
 	o.Spec.RolloutRestartTargets = allTargets()
 	if err := k8sClient.Update(h.ctx, o); err != nil {
 		t.Fatal(err)
 	}
 	h.syncCache(o)
-	h.reconcile("tok")
+	h.reconcileAndRestart("tok")
 	if v, _ := h.restartedAt(workloads[0]); v != before {
 		t.Fatalf("naming the targets again restarted them (%q -> %q)", before, v)
 	}
@@ -203,17 +228,17 @@ func TestRolloutRestartRetriedWhenForbidden(t *testing.T) {
 	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
 		o.Spec.RolloutRestartTargets = allTargets()
 	})
-	h.reconcile("tok")
+	h.reconcileAndRestart("tok")
 	first := h.get("tok").Status.RolloutRestartedFor
 	f := &forbidApps{Client: h.r.Client, forbid: true}
-	h.r.Client = f
 
 	h.clock.Step(41 * time.Minute)
-	res := h.reconcile("tok")
+	h.reconcile("tok")
+	res := h.restarts("tok", f, 0)
 	// The token is fine: Ready stays True; the restart is retried soon.
 	o := wantReady(h, "tok")
-	if res.RequeueAfter > rolloutRetryInterval {
-		t.Fatalf("requeue in %v after a failed restart, want at most %v", res.RequeueAfter, rolloutRetryInterval)
+	if res.RequeueAfter > rollout.RetryInterval {
+		t.Fatalf("requeue in %v after a failed restart, want at most %v", res.RequeueAfter, rollout.RetryInterval)
 	}
 	if !o.Status.RolloutRestartedFor.Equal(first) {
 		t.Fatal("rolloutRestartedFor moved on although no workload was restarted")
@@ -225,8 +250,9 @@ func TestRolloutRestartRetriedWhenForbidden(t *testing.T) {
 
 	// Once allowed, the retry restarts them for the token already issued.
 	f.forbid = false
-	h.clock.Step(rolloutRetryInterval)
+	h.clock.Step(rollout.RetryInterval)
 	h.reconcile("tok")
+	h.restarts("tok", f, 0)
 	o = wantReady(h, "tok")
 	if n := len(h.issued("rollout-rbac")); n != 2 {
 		t.Fatalf("%d tokens issued, want 2: the retry must not request a token", n)
@@ -239,5 +265,74 @@ func TestRolloutRestartRetriedWhenForbidden(t *testing.T) {
 	}
 	if !o.Status.RolloutRestartedFor.Equal(o.Status.IssuedAt) {
 		t.Fatal("rolloutRestartedFor not recorded after the retry")
+	}
+}
+
+// A workload whose pods do not read the target Secret is never restarted,
+// however it is named; and restarts happen at most once per interval, for
+// the token current then.
+func TestRolloutRestartOnlyConsumersAtMostOncePerInterval(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "rollout-limits", "rollout-secret")
+	workloads := h.createWorkloads()
+	unrelated := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: h.ns},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "other"}}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "other"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+		}}}
+	projected := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "projected", Namespace: h.ns},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "p"}}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "p"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}},
+				Volumes: []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}}}}}}}}},
+		}}}
+	for _, o := range []client.Object{unrelated, projected} {
+		if err := k8sClient.Create(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
+		o.Spec.RolloutRestartTargets = allTargets(
+			v1alpha1.RolloutRestartTarget{Kind: v1alpha1.RolloutKindDeployment, Name: "other"},
+			v1alpha1.RolloutRestartTarget{Kind: v1alpha1.RolloutKindDeployment, Name: "projected"})
+		o.Spec.Refresh = &v1alpha1.RefreshSpec{DefaultLifetime: &metav1.Duration{Duration: time.Hour}}
+	})
+	const interval = time.Hour
+	h.reconcile("tok")
+	h.restarts("tok", nil, interval)
+
+	h.clock.Step(41 * time.Minute)
+	h.reconcile("tok")
+	h.restarts("tok", nil, interval)
+	firstRestart := h.get("tok").Status.IssuedAt.UTC().Format(time.RFC3339)
+	for _, w := range append(workloads, projected) {
+		if v, _ := h.restartedAt(w); v != firstRestart {
+			t.Fatalf("%s not restarted: %q", w.GetName(), v)
+		}
+	}
+	if v, _ := h.restartedAt(unrelated); v != "" {
+		t.Fatalf("a Deployment that does not read Secret tok was restarted (%s)", v)
+	}
+	if skipped := eventsWith(h.events(), v1alpha1.EventRolloutRestartSkipped); len(skipped) != 1 || !strings.Contains(skipped[0], "Deployment/other") || !strings.Contains(skipped[0], "does not reference") {
+		t.Fatalf("want one RolloutRestartSkipped naming Deployment/other, got %q", skipped)
+	}
+
+	// The next rotation comes 41 minutes later: within the hour, no
+	// restart; the controller looks again when the hour is over.
+	h.clock.Step(41 * time.Minute)
+	h.reconcile("tok")
+	res := h.restarts("tok", nil, interval)
+	if v, _ := h.restartedAt(workloads[0]); v != firstRestart {
+		t.Fatalf("restarted again within the interval: %q", v)
+	}
+	if res.RequeueAfter <= 0 || res.RequeueAfter > 19*time.Minute {
+		t.Fatalf("requeue after %s, want when the hour is over (19m)", res.RequeueAfter)
+	}
+	h.clock.Step(res.RequeueAfter)
+	h.restarts("tok", nil, interval)
+	latest := h.get("tok").Status.IssuedAt.UTC().Format(time.RFC3339)
+	if v, _ := h.restartedAt(workloads[0]); v != latest || latest == firstRestart {
+		t.Fatalf("after the interval, restarted for %q, want the current token's %q", v, latest)
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"net/http"
@@ -21,7 +21,7 @@ func TestTokenURLAllowlist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.r.TokenURLAllowlist = allow
+	h.r.URLs.Allowlist = allow
 	h.createCreds("creds", "allow-client", "allow-secret")
 	before := tokenSrv.Requests()
 	o := h.createToken("outside", "creds", nil) // the test server on 127.0.0.1
@@ -42,7 +42,7 @@ func TestTokenURLAllowlist(t *testing.T) {
 
 	// Once the admin allows the host, the same object works.
 	allow, _ = oauth.ParseHostAllowlist("*.example.com,127.0.0.0/8")
-	h.r.TokenURLAllowlist = allow
+	h.r.URLs.Allowlist = allow
 	h.clock.Step(2 * 60 * 60 * 1e9)
 	h.reconcile(o.Name)
 	wantReady(h, o.Name)
@@ -69,7 +69,7 @@ func TestDeletingAMergeTokenRemovesOnlyItsKeys(t *testing.T) {
 	h.createCreds("creds", "merge-del-client", "merge-del-secret")
 	h.createSecret("app-config", "", map[string][]byte{"db_url": []byte("postgres://db"), "mode": []byte("prod")})
 	o := h.createToken("merge", "creds", func(o *v1alpha1.OAuthClientToken) {
-		o.Spec.Target = &v1alpha1.TargetSpec{Name: "app-config", CreationPolicy: v1alpha1.CreationPolicyMerge, Labels: map[string]string{"team": "payments"}}
+		o.Spec.Target = &v1alpha1.TargetSpec{Name: "app-config", CreationPolicy: v1alpha1.CreationPolicyMerge, Labels: map[string]v1alpha1.LabelValue{"team": "payments"}}
 	})
 	h.reconcile(o.Name)
 	wantReady(h, o.Name)
@@ -137,7 +137,7 @@ func TestExpiryPolicyClearRemovesTheStaleToken(t *testing.T) {
 	h := newHarness(t)
 	h.createCreds("creds", "clear-client", "clear-secret")
 	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
-		o.Spec.Target = &v1alpha1.TargetSpec{ExpiryPolicy: v1alpha1.ExpiryPolicyClear, Labels: map[string]string{"app": "x"}}
+		o.Spec.Target = &v1alpha1.TargetSpec{ExpiryPolicy: v1alpha1.ExpiryPolicyClear, Labels: map[string]v1alpha1.LabelValue{"app": "x"}}
 	})
 	h.reconcile("tok")
 

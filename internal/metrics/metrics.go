@@ -1,8 +1,14 @@
-package controller
+// Package metrics holds tokensync's Prometheus metrics. Per-object series
+// are collected from the cache at scrape time, so they disappear with
+// their object; request metrics are labelled by endpoint host, never by
+// object, and the number of hosts they name is bounded (hosts come from
+// tenants' specs).
+package metrics
 
 import (
 	"context"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,20 +16,35 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/failure"
 )
 
-// Metrics are tokensync's Prometheus metrics. Per-object series are
-// collected from the cache at scrape time, so they disappear with their
-// object; request metrics are labelled by endpoint host, never by object.
+// DefaultMaxHosts is how many distinct hosts the host label names by
+// default; requests to any further host are counted as "other".
+const DefaultMaxHosts = 100
+
+// OtherHost is the host label of requests to hosts past the bound.
+const OtherHost = "other"
+
+// Metrics are tokensync's Prometheus metrics.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	objects  *objectCollector
+
+	maxHosts int
+	mu       sync.Mutex
+	hosts    map[string]bool
 }
 
-// NewMetrics creates the metrics; reader lists OAuthClientTokens at scrape
-// time (the manager's cached client).
-func NewMetrics(reader client.Reader) *Metrics {
+// New creates the metrics; reader lists OAuthClientTokens at scrape time
+// (the manager's cached client). maxHosts bounds the host label (the first
+// maxHosts hosts by first use keep their name, the rest are "other");
+// DefaultMaxHosts when 0.
+func New(reader client.Reader, maxHosts int) *Metrics {
+	if maxHosts <= 0 {
+		maxHosts = DefaultMaxHosts
+	}
 	return &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokensync_token_requests_total",
@@ -31,10 +52,12 @@ func NewMetrics(reader client.Reader) *Metrics {
 		}, []string{"result", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokensync_token_request_duration_seconds",
-			Help:    "Duration of token requests (including a refresh-token fallback), by token endpoint host.",
+			Help:    "Duration of token requests (including a refresh-token fallback), by token endpoint host (the first hosts by first use; the rest are \"other\").",
 			Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"host"}),
-		objects: &objectCollector{reader: reader},
+		objects:  &objectCollector{reader: reader},
+		maxHosts: maxHosts,
+		hosts:    map[string]bool{},
 	}
 }
 
@@ -48,21 +71,37 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// observeRequest records one token request (with its fallback, if any).
-func (m *Metrics) observeRequest(endpoint string, took time.Duration, err error) {
-	if m == nil {
+// host is the label for a request to endpoint.
+func (m *Metrics) host(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return OtherHost
+	}
+	h := u.Host
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hosts[h] {
+		return h
+	}
+	if len(m.hosts) >= m.maxHosts {
+		return OtherHost
+	}
+	m.hosts[h] = true
+	return h
+}
+
+// ObserveRequest records one token request (with its fallback, if any).
+// Requests the client's own limits held back are not requests.
+func (m *Metrics) ObserveRequest(endpoint string, took time.Duration, err error) {
+	if m == nil || failure.IsThrottled(err) {
 		return
 	}
-	host := ""
-	if u, perr := url.Parse(endpoint); perr == nil {
-		host = u.Host
-	}
-	m.duration.WithLabelValues(host).Observe(took.Seconds())
+	m.duration.WithLabelValues(m.host(endpoint)).Observe(took.Seconds())
 	if err == nil {
 		m.requests.WithLabelValues("success", "").Inc()
 		return
 	}
-	reason, _ := reasonOf(err)
+	reason, _, _ := failure.ReasonOf(err)
 	m.requests.WithLabelValues("failure", reason).Inc()
 }
 

@@ -1,8 +1,9 @@
-package controller
+package token
 
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/secrets"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -36,7 +39,8 @@ import (
 type controllerRun struct {
 	t          *testing.T
 	ns         string
-	r          *OAuthClientTokenReconciler
+	r          *Reconciler
+	x          *index.Index
 	reconciles atomic.Int32 // OAuthClientToken reads by the reconciler: one per reconcile
 	writes     atomic.Int32
 	reads      *countingReader // API server reads (the reconciler's APIReader)
@@ -57,6 +61,31 @@ func (c *observedClient) Get(ctx context.Context, key client.ObjectKey, obj clie
 	return c.countingClient.Get(ctx, key, obj, opts...)
 }
 
+// countingReader counts the API server reads made through it, by name.
+type countingReader struct {
+	client.Reader
+	n      atomic.Int32
+	mu     sync.Mutex
+	byName map[string]int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.n.Add(1)
+	c.mu.Lock()
+	if c.byName == nil {
+		c.byName = map[string]int{}
+	}
+	c.byName[key.Name]++
+	c.mu.Unlock()
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (c *countingReader) of(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byName[name]
+}
+
 func startController(t *testing.T, ns string) *controllerRun {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -67,17 +96,26 @@ func startController(t *testing.T, ns string) *controllerRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := &controllerRun{t: t, ns: ns, reads: &countingReader{Reader: mgr.GetAPIReader()}}
-	run.r = &OAuthClientTokenReconciler{
-		Client:    &observedClient{countingClient: &countingClient{Client: mgr.GetClient(), n: &run.writes}, gets: &run.reconciles},
-		APIReader: run.reads,
-		Clock:     clock.RealClock{},
-		Tokens:    &oauth.Client{HTTPClient: httpClient},
-		Jitter:    RandomJitter,
+	x, err := index.New(cfg, index.Options{Scheme: testScheme, Namespaces: []string{ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Add(x); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), ctrl.Log.WithName(t.Name())))
+	if err := IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	run := &controllerRun{t: t, ns: ns, x: x, reads: &countingReader{Reader: mgr.GetAPIReader()}}
+	c := &observedClient{countingClient: &countingClient{Client: mgr.GetClient(), n: &run.writes}, gets: &run.reconciles}
+	run.r = NewReconciler(c, run.reads, x, signer)
+	run.r.Clock = clock.RealClock{}
+	run.r.Tokens = &oauth.Client{HTTPClient: httpClient}
+	run.r.Jitter = true
 	// Each test runs its own manager: the controller name repeats.
-	if err := run.r.SetupWithManager(ctx, mgr, crcontroller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
+	if err := run.r.SetupWithManager(ctx, mgr, x, crcontroller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -90,14 +128,10 @@ func startController(t *testing.T, ns string) *controllerRun {
 	}()
 	run.stop = func() { cancel(); <-done }
 	t.Cleanup(run.stop)
-	if err := run.index().WaitForSync(ctx); err != nil {
-		t.Fatal(err)
+	if !x.WaitForCacheSync(ctx) {
+		t.Fatal("the index did not sync")
 	}
 	return run
-}
-
-func (c *controllerRun) index() *secretIndex {
-	return c.r.SecretMetadata.(*secretMetadataReader).index
 }
 
 // quiesce waits until every Secret event sent so far has been handled (a
@@ -111,7 +145,10 @@ func (c *controllerRun) quiesce() {
 	if err := k8sClient.Create(ctx, s); err != nil {
 		c.t.Fatal(err)
 	}
-	c.poll("the barrier Secret to reach the index", func() bool { return c.index().has(client.ObjectKeyFromObject(s)) })
+	c.poll("the barrier Secret to reach the index", func() bool {
+		_, exists := c.x.Secret(client.ObjectKeyFromObject(s))
+		return exists
+	})
 	last, since := c.reconciles.Load(), time.Now()
 	c.poll("the reconciles to settle", func() bool {
 		if n := c.reconciles.Load(); n != last {
@@ -162,6 +199,12 @@ type counts struct{ reconciles, writes, reads, tokens int }
 // counter returns a function that returns the work done since its last
 // call (or since counter was called).
 func (c *controllerRun) counter(srv *tokenserver.Server, clientID string) func() counts {
+	return c.counterFrom(srv, clientID, nil)
+}
+
+// counterFrom is counter, counting its first call's work from base when
+// base is set.
+func (c *controllerRun) counterFrom(srv *tokenserver.Server, clientID string, base *counts) func() counts {
 	total := func() counts {
 		return counts{
 			reconciles: int(c.reconciles.Load()),
@@ -171,6 +214,9 @@ func (c *controllerRun) counter(srv *tokenserver.Server, clientID string) func()
 		}
 	}
 	prev := total()
+	if base != nil {
+		prev = *base
+	}
 	return func() counts {
 		now := total()
 		d := counts{now.reconciles - prev.reconciles, now.writes - prev.writes, now.reads - prev.reads, now.tokens - prev.tokens}
@@ -235,8 +281,10 @@ func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
 	// A restart with a valid token: reconciled once, nothing requested or
 	// written.
 	run.stop()
+	tokensBefore := len(issuedTo(tokenSrv, "least-work"))
 	run = startController(t, h.ns)
-	delta = run.counter(tokenSrv, "least-work")
+	// From zero: the fresh run may reconcile before the counter is made.
+	delta = run.counterFrom(tokenSrv, "least-work", &counts{tokens: tokensBefore})
 	run.poll("the restarted controller to reconcile", func() bool { return run.reconciles.Load() > 0 })
 	run.quiesce()
 	wantCounts(t, "restart", delta(), counts{reconciles: 1, writes: 0, reads: 0, tokens: 0})
@@ -279,26 +327,21 @@ func TestControllerDoesTheLeastWorkPerToken(t *testing.T) {
 	run.quiesce()
 	wantCounts(t, "rotated credentials", delta(), counts{reconciles: 1, writes: 2, reads: 1, tokens: 1})
 
-	// A Secret written by a manager that did not record the inputs version
-	// (before an upgrade): nothing is written to add it, and the
-	// credentials are read until the next token records it.
-	// (Counted before the edit: its reconcile may be done before Patch
-	// returns.)
-	credsReads := run.reads.of("creds")
-	strip := []byte(`{"metadata":{"annotations":{"` + v1alpha1.InputsVersionAnnotation + `":null}}}`)
-	run.after("the stripped Secret to be reconciled", func() {
-		if err := k8sClient.Patch(h.ctx, h.secret("tok"), client.RawPatch(types.MergePatchType, strip)); err != nil {
-			t.Fatal(err)
-		}
-	})
-	// The Secret itself may be read too, when the cache has not caught up
-	// with the edit yet.
-	if d := delta(); d.reconciles != 1 || d.writes != 0 || d.tokens != 0 || run.reads.of("creds") != credsReads+1 {
-		t.Fatalf("Secret without the inputs version: %+v and %d credentials reads, want 1 reconcile, no write or token, 1 credentials read (reads %v)",
-			d, run.reads.of("creds")-credsReads, run.reads.byName)
+	// The record on the Secret is edited (here: its inputs version, to
+	// claim inputs the token was not obtained with): its signature no
+	// longer holds, so the token is not trusted and a new one is written.
+	issued = issuedTo(tokenSrv, "least-work")
+	forged := []byte(`{"metadata":{"annotations":{"` + v1alpha1.InputsVersionAnnotation + `":"0000"}}}`)
+	if err := k8sClient.Patch(h.ctx, h.secret("tok"), client.RawPatch(types.MergePatchType, forged)); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := h.secret("tok").Annotations[v1alpha1.InputsVersionAnnotation]; ok {
-		t.Fatal("the inputs version was written back on its own")
+	run.poll("a new token after the record was edited", func() bool {
+		now := issuedTo(tokenSrv, "least-work")
+		return len(now) > len(issued) && string(h.secret("tok").Data[v1alpha1.AccessTokenKey]) == now[len(now)-1]
+	})
+	run.quiesce()
+	if d := delta(); d.tokens != 1 || d.writes != 2 {
+		t.Fatalf("an edited record: %+v, want one token and two writes", d)
 	}
 
 	// Edits by others are not dropped: an edited key is repaired with no
@@ -345,12 +388,15 @@ func TestControllerReadsTheStateSecretOnlyWhenItExists(t *testing.T) {
 	delta := run.counter(srv, "rt")
 	get := func() *v1alpha1.OAuthClientToken { return h.get("tok") }
 
-	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = base + "/token" })
+	h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
+		o.Spec.Provider.TokenURL = base + "/token"
+		o.Spec.Refresh = &v1alpha1.RefreshSpec{UseRefreshToken: ptr.To(true)}
+	})
 	run.waitReady(get)
 	// No state Secret yet: not read; then written (one more write). Neither
 	// write queues a reconcile.
 	wantCounts(t, "first token", delta(), counts{reconciles: 1, writes: 3, reads: 1, tokens: 1})
-	h.secret(stateSecretName("tok"))
+	h.secret(secrets.StateName("tok"))
 
 	run.refresh(get, "one")
 	// The state Secret is read, and its refresh token used.
@@ -368,18 +414,32 @@ func patchAnnotation(t *testing.T, o *v1alpha1.OAuthClientToken, key, value stri
 	}
 }
 
-// TestRenewalIsJittered checks that the reconciler subtracts the jitter
-// from the renewal time, so that tokens issued together renew apart.
+// TestRenewalIsJittered checks that the reconciler subtracts a jitter
+// from the renewal time, so that tokens issued together renew apart, and
+// that it is the same each time it is computed.
 func TestRenewalIsJittered(t *testing.T) {
 	h := newHarness(t)
 	h.createCreds("creds", "jitter", "s3cret")
-	h.createToken("tok", "creds", nil)
-	h.r.Jitter = func(max time.Duration) time.Duration { return max }
-	h.reconcile("tok")
-	o := h.get("tok")
-	// A 1h token renews after 2/3 of its lifetime (40m), less the largest
-	// jitter (5% of that, capped at 2m).
-	if got := o.Status.RenewAt.Sub(o.Status.IssuedAt.Time); got != 38*time.Minute {
-		t.Fatalf("renewal %v after issue, want 38m", got)
+	h.r.Jitter = true
+	renewals := map[time.Duration]bool{}
+	for i := range 5 {
+		name := fmt.Sprintf("tok%d", i)
+		h.createToken(name, "creds", nil)
+		h.reconcile(name)
+		o := h.get(name)
+		// A 1h token renews after 2/3 of its lifetime (40m), less a
+		// jitter of at most 5% of that, capped at 2m.
+		got := o.Status.RenewAt.Sub(o.Status.IssuedAt.Time)
+		if got > 40*time.Minute || got < 38*time.Minute {
+			t.Fatalf("renewal %v after issue, want within [38m, 40m]", got)
+		}
+		renewals[got] = true
+		h.reconcile(name)
+		if again := h.get(name).Status.RenewAt; !again.Equal(o.Status.RenewAt) {
+			t.Fatalf("the renewal time moved from %s to %s on a reconcile with nothing to do", o.Status.RenewAt, again)
+		}
+	}
+	if len(renewals) < 2 {
+		t.Fatalf("five tokens issued together all renew %v after issue", renewals)
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package token
 
 import (
 	"crypto"
@@ -243,6 +243,7 @@ func TestPrivateKeyJWTFromCredentialsSecret(t *testing.T) {
 	if err := k8sClient.Update(h.ctx, s); err != nil {
 		t.Fatal(err)
 	}
+	h.syncCache(s)
 	h.reconcile(o.Name)
 	c := wantCondition(t, h.get(o.Name), v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidCredentials)
 	if strings.Contains(c.Message, "MIIBroken") {

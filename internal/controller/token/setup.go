@@ -1,0 +1,154 @@
+package token
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/index"
+	"github.com/tokensync/tokensync/internal/inputs"
+	"github.com/tokensync/tokensync/internal/secrets"
+)
+
+// DependsIndex is the field index of OAuthClientTokens by the objects their
+// inputs are read from ("Secret/name", "ConfigMap/name").
+const DependsIndex = "tokensync.dependsOn"
+
+// CacheOptions restricts the manager's cache of Secrets to the ones
+// tokensync manages (by label), so that memory does not grow with unrelated
+// Secrets, and drops managed fields from everything it caches.
+func CacheOptions(opts cache.Options) cache.Options {
+	if opts.ByObject == nil {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+	}
+	opts.ByObject[&corev1.Secret{}] = cache.ByObject{
+		Label: labels.SelectorFromSet(labels.Set{v1alpha1.ManagedLabel: "true"}),
+	}
+	opts.DefaultTransform = cache.TransformStripManagedFields()
+	return opts
+}
+
+// IndexFields registers the field indexes the reconciler and the Secret
+// writer use.
+func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, secrets.TargetIndex, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.OAuthClientToken).TargetName()}
+	}); err != nil {
+		return fmt.Errorf("indexing %s: %w", secrets.TargetIndex, err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, DependsIndex, func(o client.Object) []string {
+		var out []string
+		for _, ref := range inputs.Refs(o.(*v1alpha1.OAuthClientToken)) {
+			out = append(out, string(ref.Kind)+"/"+ref.Name)
+		}
+		return out
+	}); err != nil {
+		return fmt.Errorf("indexing %s: %w", DependsIndex, err)
+	}
+	return nil
+}
+
+// SetupWithManager registers the watches: OAuthClientTokens (spec and
+// annotation changes; a retarget or deletion also wakes the other objects
+// that name the Secret it let go of), and, through the index, every Secret
+// and ConfigMap an object reads or writes.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, x *index.Index, opts controller.Options) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.OAuthClientToken{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&v1alpha1.OAuthClientToken{}, handler.Funcs{
+			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				old, cur := e.ObjectOld.(*v1alpha1.OAuthClientToken), e.ObjectNew.(*v1alpha1.OAuthClientToken)
+				if old.TargetName() != cur.TargetName() || (old.DeletionTimestamp.IsZero() && !cur.DeletionTimestamp.IsZero()) {
+					r.enqueuePeers(ctx, q, old)
+				}
+			},
+			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				if o, ok := e.Object.(*v1alpha1.OAuthClientToken); ok {
+					r.enqueuePeers(ctx, q, o)
+				}
+			},
+		}).
+		WithOptions(opts).
+		Named("oauthclienttoken")
+	for _, src := range x.Sources(r.tokensFor) {
+		b = b.WatchesRawSource(src)
+	}
+	return b.Complete(r)
+}
+
+// enqueuePeers queues the other objects that name o's target Secret (or
+// the one it wrote before a retarget): one of them may take it over now.
+func (r *Reconciler) enqueuePeers(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *v1alpha1.OAuthClientToken) {
+	names := []string{o.TargetName()}
+	if n := o.Status.SecretName; n != "" && n != names[0] {
+		names = append(names, n)
+	}
+	for _, name := range names {
+		var list v1alpha1.OAuthClientTokenList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.Namespace), client.MatchingFields{secrets.TargetIndex: name}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens that name a released Secret", "secret", name)
+			continue
+		}
+		for i := range list.Items {
+			if list.Items[i].UID != o.UID {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+	}
+}
+
+// tokensFor maps a Secret or ConfigMap event to the objects that read it
+// as an input or write it as their target: rotated credentials or TLS
+// material get a new token at once, a deleted or edited target Secret is
+// repaired, a Secret created for creationPolicy Merge is filled, and the
+// objects waiting for a Secret another one let go of try again.
+func (r *Reconciler) tokensFor(ctx context.Context, kind string, key types.NamespacedName) []reconcile.Request {
+	fields := []client.MatchingFields{{DependsIndex: kind + "/" + key.Name}}
+	if kind == "Secret" {
+		fields = append(fields, client.MatchingFields{secrets.TargetIndex: key.Name})
+	}
+	var reqs []reconcile.Request
+	for _, f := range fields {
+		var list v1alpha1.OAuthClientTokenList
+		if err := r.Client.List(ctx, &list, client.InNamespace(key.Namespace), f); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens for an event", "kind", kind, "name", key.Name)
+			continue
+		}
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}
+
+// NewReconciler wires a Reconciler's readers and writer: c writes and
+// reads the manager's cache, api reads the API server directly, x is the
+// metadata index and signer signs the records on target Secrets. The
+// caller sets the token client and the policies.
+func NewReconciler(c client.Client, api client.Reader, x *index.Index, signer *secrets.Signer) *Reconciler {
+	return &Reconciler{
+		Client: c,
+		Writer: &secrets.Writer{Client: c, API: api, Index: x, Signer: signer},
+		Inputs: &inputs.Reader{API: api, Versions: func(kind inputs.Kind, key types.NamespacedName) (string, bool) {
+			if kind == inputs.ConfigMapKind {
+				return x.ConfigMap(key)
+			}
+			return x.Secret(key)
+		}},
+	}
+}

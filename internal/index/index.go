@@ -1,0 +1,253 @@
+// Package index knows which Secrets and ConfigMaps exist, and at which
+// resourceVersion, in the namespaces the manager watches, while keeping
+// nothing else of them: a controller-runtime cache of metadata-only
+// informers whose transform drops everything but the name, namespace and
+// resourceVersion (cert-manager's memory-management design does the same
+// with client-go's pieces). It is what tells the reconciler whether a
+// target name is free and whether the inputs of a token changed since it
+// was issued, without an API request and without caching any Secret's
+// data. Its watches are the controller's Secret and ConfigMap event
+// sources.
+//
+// It also remembers the version of each Secret the reconciler itself
+// wrote, until its watch shows that version: so that a reconcile right
+// after a write does not take the cache's older copy for the Secret, and
+// so that the write's own event queues no reconcile.
+package index
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+)
+
+var (
+	secretType    = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	configMapType = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+)
+
+// Index is the metadata index. Start it (it is a manager.Runnable) before
+// reading from it; its sources wait for it to sync.
+type Index struct {
+	cache cache.Cache
+
+	mu sync.Mutex
+	// written holds, per Secret, the version the reconciler last wrote
+	// until the watch shows it.
+	written map[types.NamespacedName]string
+	// inflight holds the events of Secrets being written: their watch
+	// event often arrives before the write returns with its version. They
+	// are dropped if of that version, handled otherwise.
+	inflight map[types.NamespacedName][]heldEvent
+}
+
+type heldEvent struct {
+	rv     string
+	handle func()
+}
+
+// Options configure the index.
+type Options struct {
+	Scheme *runtime.Scheme
+	// Namespaces restricts the index to these namespaces; all when empty.
+	Namespaces []string
+}
+
+// New creates the index.
+func New(cfg *rest.Config, o Options) (*Index, error) {
+	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim}
+	if len(o.Namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.Namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	c, err := cache.New(cfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the metadata index: %w", err)
+	}
+	return &Index{cache: c, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}}, nil
+}
+
+// slim keeps only what the index needs of an object.
+func slim(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: m.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion,
+		},
+	}, nil
+}
+
+// Start starts the informers and blocks until ctx ends.
+func (x *Index) Start(ctx context.Context) error {
+	for _, t := range []metav1.TypeMeta{secretType, configMapType} {
+		if _, err := x.cache.GetInformer(ctx, &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
+			return fmt.Errorf("starting the %s index: %w", t.Kind, err)
+		}
+	}
+	return x.cache.Start(ctx)
+}
+
+// WaitForCacheSync waits until the informers have listed.
+func (x *Index) WaitForCacheSync(ctx context.Context) bool { return x.cache.WaitForCacheSync(ctx) }
+
+func (x *Index) lookup(t metav1.TypeMeta, key types.NamespacedName) (string, bool) {
+	m := &metav1.PartialObjectMetadata{TypeMeta: t}
+	if err := x.cache.Get(context.Background(), key, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", false
+		}
+		// Not started or not synced: it cannot tell; say it exists, so
+		// that callers read it.
+		return "", true
+	}
+	return m.ResourceVersion, true
+}
+
+// Secret returns the resourceVersion of Secret key, and whether it exists:
+// the version the reconciler wrote when the watch has not shown it yet,
+// else the watch's. An empty version with exists means it cannot tell.
+func (x *Index) Secret(key types.NamespacedName) (string, bool) {
+	rv, exists := x.lookup(secretType, key)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if w, ok := x.written[key]; ok {
+		if w == rv {
+			delete(x.written, key)
+		}
+		return w, true
+	}
+	return rv, exists
+}
+
+// ConfigMap returns the resourceVersion of ConfigMap key, and whether it
+// exists.
+func (x *Index) ConfigMap(key types.NamespacedName) (string, bool) {
+	return x.lookup(configMapType, key)
+}
+
+// Begin marks Secret key as being written by the reconciler.
+func (x *Index) Begin(key types.NamespacedName) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, busy := x.inflight[key]; !busy {
+		x.inflight[key] = nil
+	}
+}
+
+// Wrote records that the reconciler's write of Secret key, begun with
+// Begin, ended with version rv ("" when it failed). The events held
+// meanwhile are dropped if of that version, handled otherwise.
+func (x *Index) Wrote(key types.NamespacedName, rv string) {
+	x.mu.Lock()
+	held := x.inflight[key]
+	delete(x.inflight, key)
+	seenAlready := false
+	for _, ev := range held {
+		seenAlready = seenAlready || (rv != "" && ev.rv == rv)
+	}
+	if rv != "" && !seenAlready {
+		x.written[key] = rv
+	}
+	x.mu.Unlock()
+	if rv != "" && !seenAlready {
+		if seen, _ := x.lookup(secretType, key); seen == rv {
+			// The watch showed it already (and its event was handled
+			// before Begin).
+			x.mu.Lock()
+			if x.written[key] == rv {
+				delete(x.written, key)
+			}
+			x.mu.Unlock()
+		}
+	}
+	for _, ev := range held {
+		if rv == "" || ev.rv != rv {
+			ev.handle()
+		}
+	}
+}
+
+// event routes an event of Secret key at version rv: dropped when it is the
+// reconciler's own write, held while the Secret is being written, handled
+// otherwise.
+func (x *Index) event(key types.NamespacedName, rv string, handle func()) {
+	x.mu.Lock()
+	if w, ok := x.written[key]; ok && w == rv {
+		delete(x.written, key)
+		x.mu.Unlock()
+		return
+	}
+	if held, busy := x.inflight[key]; busy {
+		x.inflight[key] = append(held, heldEvent{rv: rv, handle: handle})
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	handle()
+}
+
+func (x *Index) forget(key types.NamespacedName) {
+	x.mu.Lock()
+	delete(x.written, key)
+	x.mu.Unlock()
+}
+
+// Mapper maps an object event to the reconcile requests it affects.
+type Mapper func(ctx context.Context, kind string, key types.NamespacedName) []reconcile.Request
+
+// Sources returns the event sources of Secrets and ConfigMaps for a
+// controller: each event is mapped by m, except the events of the
+// reconciler's own Secret writes.
+func (x *Index) Sources(m Mapper) []source.Source {
+	var out []source.Source
+	for _, t := range []metav1.TypeMeta{secretType, configMapType} {
+		kind := t.Kind
+		enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
+			for _, r := range m(ctx, kind, client.ObjectKeyFromObject(o)) {
+				q.Add(r)
+			}
+		}
+		changed := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
+			if kind != "Secret" {
+				enqueue(ctx, q, o)
+				return
+			}
+			x.event(client.ObjectKeyFromObject(o), o.ResourceVersion, func() { enqueue(ctx, q, o) })
+		}
+		h := handler.TypedFuncs[*metav1.PartialObjectMetadata, reconcile.Request]{
+			CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				changed(ctx, q, e.Object)
+			},
+			UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				changed(ctx, q, e.ObjectNew)
+			},
+			DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				if kind == "Secret" {
+					x.forget(client.ObjectKeyFromObject(e.Object))
+				}
+				enqueue(ctx, q, e.Object)
+			},
+		}
+		out = append(out, source.Kind(x.cache, &metav1.PartialObjectMetadata{TypeMeta: t}, handler.TypedEventHandler[*metav1.PartialObjectMetadata, reconcile.Request](h)))
+	}
+	return out
+}
