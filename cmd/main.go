@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
@@ -31,6 +32,7 @@ import (
 	"github.com/tokensync/tokensync/internal/controller/token"
 	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/inputs"
+	"github.com/tokensync/tokensync/internal/logging"
 	"github.com/tokensync/tokensync/internal/metrics"
 	"github.com/tokensync/tokensync/internal/oauth"
 	"github.com/tokensync/tokensync/internal/secrets"
@@ -121,7 +123,11 @@ func main() {
 		fs.PrintDefaults()
 	}
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// Capped: no --zap-log-level makes client-go print request bodies
+	// (Secrets), through the global logger or a reconcile's context.
+	log := logging.Cap(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(log)
+	klog.SetLogger(log)
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		setupLog.Error(err, "manager exited with an error")

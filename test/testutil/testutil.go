@@ -5,8 +5,13 @@ package testutil
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -63,4 +68,43 @@ func FreePort() (int, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// LeakForms returns the forms a secret could leak in: as it is,
+// URL-encoded, base64 (standard and URL alphabets, padded or not),
+// JSON-escaped and hex.
+func LeakForms(s string) []string {
+	b := []byte(s)
+	j, _ := json.Marshal(s) // a string always marshals
+	forms := []string{
+		s,
+		url.QueryEscape(s),
+		url.PathEscape(s),
+		base64.StdEncoding.EncodeToString(b),
+		base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b),
+		base64.RawURLEncoding.EncodeToString(b),
+		strings.Trim(string(j), `"`),
+		hex.EncodeToString(b),
+	}
+	slices.Sort(forms)
+	return slices.Compact(forms)
+}
+
+// Leaks returns a description of each secret of secrets that text holds in
+// one of its LeakForms (never the secret itself).
+func Leaks(text string, secrets ...string) []string {
+	var out []string
+	for i, s := range secrets {
+		if len(s) < 6 {
+			continue // too short to search for without false alarms
+		}
+		for k, f := range LeakForms(s) {
+			if strings.Contains(text, f) {
+				out = append(out, fmt.Sprintf("secret #%d (%d characters), in its form #%d", i, len(s), k))
+				break
+			}
+		}
+	}
+	return out
 }

@@ -163,6 +163,14 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 		r.clearExpired(ctx, obj, o, now)
 		return o
 	case !o.decision.Request:
+		if o.held.LifetimeDefaulted {
+			// The expiry follows refresh.defaultLifetime: the Secret's
+			// expires_at and record say what it is now.
+			held := *o.held
+			held.ExpiresAt = o.decision.ExpiresAt
+			held.RenewAt = o.decision.RenewAt
+			o.held, t.Held = &held, &held
+		}
 		if o.moved {
 			o.err = r.Writer.Write(ctx, obj, t, o.held)
 		} else {
@@ -188,6 +196,7 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 		o.attempted = o.attempted || !failure.IsThrottled(err)
 		o.err = err
 		r.clearExpired(ctx, obj, o, now)
+		r.keepInSync(ctx, obj, o)
 		return o
 	}
 	o.attempted = true
@@ -199,6 +208,28 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 	o.issued, o.held, o.current = got, got.token, true
 	o.err = r.release(ctx, obj)
 	return o
+}
+
+// keepInSync applies what the spec says about the target Secret (labels,
+// ownerReference...) when a renewal failed but the Secret still holds the
+// token tokensync wrote: the Secret matches the spec whatever the token
+// endpoint does. A failure here does not hide the renewal's.
+func (r *Reconciler) keepInSync(ctx context.Context, obj *v1alpha1.OAuthClientToken, o *outcome) {
+	t := o.target
+	if o.cleared || o.moved || t == nil || t.Held == nil || t.Owner != obj.Name {
+		return
+	}
+	if o.decision.ExpiresAt.IsZero() {
+		return
+	}
+	if t.Held.LifetimeDefaulted {
+		held := *t.Held
+		held.ExpiresAt, held.RenewAt = o.decision.ExpiresAt, o.decision.RenewAt
+		t.Held = &held
+	}
+	if repaired, err := r.Writer.Sync(ctx, obj, t); err == nil {
+		o.repaired = repaired
+	}
 }
 
 // release lets go of the Secret obj wrote before a retarget, once the
