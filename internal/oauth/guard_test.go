@@ -3,13 +3,8 @@ package oauth
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
-
-	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
 func TestLinkLocalAndMetadataAddressesAreRefused(t *testing.T) {
@@ -75,36 +70,5 @@ func TestHostAllowlist(t *testing.T) {
 		if _, err := ParseHostAllowlist(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
-	}
-}
-
-func TestHostLimiterBoundsTheRate(t *testing.T) {
-	srv, u := startTokenServer(t, tokenserver.Options{})
-	c := &Client{HTTPClient: NewHTTPClient(), Limiter: &HostLimiter{Rate: rate.Limit(20), Burst: 2}}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range 22 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = c.Token(context.Background(), Request{TokenURL: u, ClientID: testID, ClientSecret: testSecret, Timeout: 5 * time.Second})
-		}()
-	}
-	wg.Wait()
-	// 2 at once, then 20 more at 20/s: at least about a second.
-	if elapsed := time.Since(start); elapsed < 900*time.Millisecond {
-		t.Fatalf("22 requests took %s: the limit was not applied", elapsed)
-	}
-	if n := srv.Requests(); n != 22 {
-		t.Fatalf("%d requests reached the server, want 22", n)
-	}
-	// A request that cannot get a slot before its deadline fails at once,
-	// unsent, as transient with a retry hint.
-	slow := &Client{HTTPClient: NewHTTPClient(), Limiter: &HostLimiter{Rate: rate.Limit(0.1), Burst: 1}}
-	mustToken(t, slow, Request{TokenURL: u, ClientID: testID, ClientSecret: testSecret})
-	before := srv.Requests()
-	e := mustFail(t, slow, Request{TokenURL: u, ClientID: testID, ClientSecret: testSecret, Timeout: 2 * time.Second})
-	if e.Kind != KindTransient || e.RetryAfter < 5*time.Second || srv.Requests() != before {
-		t.Fatalf("got %+v, %d requests sent", e, srv.Requests()-before)
 	}
 }
