@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -148,8 +147,7 @@ func (x *exchange) decode(resp *http.Response, body []byte) (*oauth2.Token, erro
 	if !failed && !x.fields.isZero() && len(body) < maxResponseBody {
 		if flat, missing, ok := liftFields(body, x.fields); ok {
 			tok, err := decodeJSON(re, status, flat, ct, body)
-			var br *badResponse
-			if missing != "" && errors.As(err, &br) {
+			if br, ok := err.(*badResponse); ok && missing != "" {
 				br.description = fmt.Sprintf("response has no value at %q (responseFields); %s", clean(missing, 256), br.description)
 			}
 			return tok, err
@@ -217,9 +215,9 @@ func decodeJSON(re *oauth2.RetrieveError, status int, parse []byte, ct string, o
 // isHugeInteger reports whether s is an integer too large for int64 (which
 // x/oauth2 caps rather than refuses).
 func isHugeInteger(s string) bool {
-	var ne *strconv.NumError
 	_, err := strconv.ParseInt(s, 10, 64)
-	return errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange)
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
 }
 
 // jsonErrorFields reads an RFC 6749 section 5.2 error from a JSON body.

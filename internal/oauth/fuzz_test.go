@@ -55,6 +55,8 @@ func FuzzTokenResponse(f *testing.F) {
 		{401, "application/json", `{"error":"access_denied"}`},
 		{503, "text/html", `down`},
 		{200, "application/json", `{"data":{"data":{"access_token":{"x":1}}}}`},
+		{200, "application/json", `{"access_token":"abc","expires_in":1000000000000}`},
+		{200, "application/json", `{"access_token":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3NzIzNjY0MDAuNX0.c2ln"}`},
 	} {
 		f.Add(seed.status, seed.ct, []byte(seed.body), false)
 		f.Add(seed.status, seed.ct, []byte(seed.body), true)
@@ -89,6 +91,12 @@ func FuzzTokenResponse(f *testing.F) {
 		}
 		if tok.ExpiresIn < 0 || tok.RefreshExpiresIn < 0 {
 			t.Fatalf("negative lifetime %s / %s", tok.ExpiresIn, tok.RefreshExpiresIn)
+		}
+		if tok.ExpiresIn > MaxLifetime || tok.RefreshExpiresIn > MaxLifetime {
+			t.Fatalf("lifetime above MaxLifetime: %s / %s", tok.ExpiresIn, tok.RefreshExpiresIn)
+		}
+		if tok.ExpiresAt.IsZero() != (tok.ExpiresIn == 0) || (!tok.ExpiresAt.IsZero() && (!tok.ExpiresAt.After(tok.ReceivedAt) || tok.ExpiresAt.Sub(tok.ReceivedAt) > MaxLifetime)) {
+			t.Fatalf("ExpiresAt %s with ExpiresIn %s received at %s", tok.ExpiresAt, tok.ExpiresIn, tok.ReceivedAt)
 		}
 	})
 }
