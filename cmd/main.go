@@ -57,6 +57,8 @@ type options struct {
 	allowLinkLocal       bool
 	maxRequestsPerHost   float64
 	requestBurstPerHost  int
+
+	tokenClient tokenClientOptions
 }
 
 func main() {
@@ -91,6 +93,7 @@ func main() {
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	bindTokenClientFlags(fs, &o.tokenClient)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(fs)
 	fs.Usage = func() {
@@ -147,9 +150,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("--token-url-allowlist: %w", err)
 	}
 	tokens := &oauth.Client{
-		HTTPClient: oauth.NewHTTPClientWithOptions(oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}),
-		Limiter:    &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
+		Limiter: &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
 	}
+	httpOpts := oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}
+	o.tokenClient.apply(tokens, &httpOpts)
+	tokens.HTTPClient = oauth.NewHTTPClientWithOptions(httpOpts)
 	r := &controller.OAuthClientTokenReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("tokensync"),

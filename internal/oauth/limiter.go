@@ -30,7 +30,7 @@ type HostLimiter struct {
 	// MaxInFlightPerTenant is the most of those one tenant may hold; 0
 	// means half of MaxInFlight, rounded up, so that no tenant takes every
 	// slot of a host (with MaxInFlight 1, that one slot). Requests without
-	// a Tenant share the tenant "".
+	// a Tenant count only against MaxInFlight.
 	MaxInFlightPerTenant int
 
 	mu    sync.Mutex
@@ -106,7 +106,7 @@ func (l *HostLimiter) acquire(host, tenant, caller string, now time.Time) (relea
 	if l.MaxInFlight > 0 && h.inFlight >= l.MaxInFlight {
 		return nil, &ThrottledError{Host: host, InFlight: true, Delay: ThrottleRetryAfter}
 	}
-	if pt := l.perTenant(); pt > 0 && h.tenants[tenant] >= pt {
+	if pt := l.perTenant(); pt > 0 && tenant != "" && h.tenants[tenant] >= pt {
 		return nil, &ThrottledError{Host: host, InFlight: true, PerTenant: true, Delay: ThrottleRetryAfter}
 	}
 	if h.limiter != nil {

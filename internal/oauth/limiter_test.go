@@ -194,7 +194,23 @@ func TestHostLimiterSharesSlotsBetweenTenants(t *testing.T) {
 	release()
 	wg.Wait()
 	wg2.Wait()
+	// Requests without a tenant count only against the host's limit.
+	u2, inFlight2, release2 := blocking(t)
+	none := request(u2, AuthMethodBasic)
+	wg3 := busy(t, c, none, 4, inFlight2)
+	throttled(t, func() error { _, err := c.Token(context.Background(), none); return err }())
+	release2()
+	wg3.Wait()
 }
+
+func TestHostLimiterTenantShare(t *testing.T) {
+	for _, tc := range []struct{ max, perTenant, want int }{{0, 0, 0}, {1, 0, 1}, {2, 0, 1}, {8, 0, 4}, {9, 0, 5}, {8, 3, 3}, {0, 2, 2}} {
+		if got := (&HostLimiter{MaxInFlight: tc.max, MaxInFlightPerTenant: tc.perTenant}).perTenant(); got != tc.want {
+			t.Errorf("MaxInFlight %d, MaxInFlightPerTenant %d: share %d, want %d", tc.max, tc.perTenant, got, tc.want)
+		}
+	}
+}
+
 
 func TestMaxTimeoutCutsLongerTimeouts(t *testing.T) {
 	u, _ := startHandler(t, hang)
