@@ -211,7 +211,6 @@ func TestHostLimiterTenantShare(t *testing.T) {
 	}
 }
 
-
 func TestMaxTimeoutCutsLongerTimeouts(t *testing.T) {
 	u, _ := startHandler(t, hang)
 	c := testClient()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -25,9 +26,9 @@ type Issuer struct {
 	URL string
 
 	mu          sync.Mutex
-	keys        []jose.JSONWebKey // private keys; the last one signs
-	requireAuth string            // bearer token the documents need, if any
-	fetches     int
+	keys        []jose.JSONWebKey      // private keys; the last one signs
+	requireAuth atomic.Pointer[string] // bearer token the documents need, if any
+	fetches     atomic.Int32
 	close       func()
 }
 
@@ -60,18 +61,10 @@ func (i *Issuer) RotateKey() error {
 
 // RequireBearer makes the documents readable only with this bearer token
 // ("" serves them anonymously again).
-func (i *Issuer) RequireBearer(token string) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.requireAuth = token
-}
+func (i *Issuer) RequireBearer(token string) { i.requireAuth.Store(&token) }
 
 // Fetches is the number of discovery and JWKS requests served.
-func (i *Issuer) Fetches() int {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.fetches
-}
+func (i *Issuer) Fetches() int { return int(i.fetches.Load()) }
 
 // ServiceAccountSubject is the sub of a Kubernetes ServiceAccount token.
 func ServiceAccountSubject(namespace, name string) string {
@@ -137,7 +130,7 @@ func mintWith(key crypto.Signer, kid, iss string, c Claims) (string, error) {
 func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.requireAuth != "" && r.Header.Get("Authorization") != "Bearer "+i.requireAuth {
+	if want := i.requireAuth.Load(); want != nil && *want != "" && r.Header.Get("Authorization") != "Bearer "+*want {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -159,7 +152,7 @@ func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	i.fetches++
+	i.fetches.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }
