@@ -31,6 +31,8 @@ func (f *fuzzTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
+const testSubjectToken = "subj-Token_Value-7"
+
 // FuzzTokenResponse feeds arbitrary token responses to the client, with and
 // without responseFields. It must never panic, never accept a response
 // without an access token, and never put the client secret in an error.
@@ -52,6 +54,7 @@ func FuzzTokenResponse(f *testing.F) {
 		{200, "application/x-www-form-urlencoded", `access_token=abc&expires_in=10`},
 		{200, "text/html", `<html>`},
 		{400, "application/json", `{"error":"invalid_client","error_description":"bad s3cret-Value_42"}`},
+		{400, "application/json", `{"error":"invalid_target","error_description":"subj-Token_Value-7 cannot reach it"}`},
 		{401, "application/json", `{"error":"access_denied"}`},
 		{503, "text/html", `down`},
 		{200, "application/json", `{"data":{"data":{"access_token":{"x":1}}}}`},
@@ -69,6 +72,8 @@ func FuzzTokenResponse(f *testing.F) {
 		req := Request{TokenURL: "https://auth.example.com/token", AuthMethod: AuthMethodPost, ClientID: testID, ClientSecret: testSecret}
 		if nested {
 			req.ResponseFields = ResponseFields{AccessToken: "data.access_token", ExpiresIn: "data.expires_in", RefreshToken: "data.refresh_token"}
+			// And a token exchange, whose subject token is a secret too.
+			req.SubjectToken = testSubjectToken
 		}
 		tok, err := c.Token(context.Background(), req)
 		if err != nil {
@@ -78,8 +83,8 @@ func FuzzTokenResponse(f *testing.F) {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("error %T is not *Error", err)
 			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Fatalf("the client secret is in %q", err.Error())
+			if strings.Contains(err.Error(), testSecret) || (nested && strings.Contains(err.Error(), testSubjectToken)) {
+				t.Fatalf("the client secret or subject token is in %q", err.Error())
 			}
 			return
 		}
