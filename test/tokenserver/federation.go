@@ -243,13 +243,14 @@ func getJSON(ctx context.Context, hc *http.Client, u, bearer string, v any) erro
 	if err != nil {
 		return errors.New("bad URL")
 	}
-	req.Header.Set("Accept", "application/json")
+	// A kube-apiserver serves its JWKS as application/jwk-set+json only.
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return errors.New("cannot be fetched")
+		return fmt.Errorf("cannot be fetched from %s", req.URL.Redacted())
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
