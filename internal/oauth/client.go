@@ -74,27 +74,8 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 		return nil, oerr
 	}
 	x := &exchange{hc: hc, url: req.TokenURL, params: req.params(), headers: req.Headers, format: req.Format, fields: req.ResponseFields, secrets: req.secrets()}
-	m := req.authMethod()
-	switch m {
-	case AuthMethodPrivateKeyJWT:
-		assertion, oerr := c.assertion(&req)
-		if oerr != nil {
-			return nil, oerr
-		}
-		x.secrets = append(x.secrets, assertion)
-		x.params.Set("client_assertion_type", clientAssertionType)
-		x.params.Set("client_assertion", assertion)
-		x.params.Set("client_id", req.ClientID)
-	case AuthMethodServiceAccountAssertion:
-		x.params.Set("client_assertion_type", clientAssertionType)
-		x.params.Set("client_assertion", req.ClientAssertion)
-		if req.ClientID != "" {
-			x.params.Set("client_id", req.ClientID)
-		}
-	case AuthMethodTLSClient, AuthMethodNone:
-		if req.ClientID != "" {
-			x.params.Set("client_id", req.ClientID)
-		}
+	if oerr := c.clientCredentials(x, &req); oerr != nil {
+		return nil, oerr
 	}
 
 	release, throttled := c.Limiter.acquire(hostOf(req.TokenURL), req.Tenant, callerOf(&req), c.now())
@@ -111,6 +92,33 @@ func (c *Client) Token(ctx context.Context, req Request) (*Token, error) {
 		return nil, oerr // never a nil *Error in a non-nil error
 	}
 	return tok, nil
+}
+
+// clientCredentials puts the client authentication that travels in the
+// body into x, except the client secret (see send).
+func (c *Client) clientCredentials(x *exchange, req *Request) *Error {
+	switch req.authMethod() {
+	case AuthMethodPrivateKeyJWT:
+		assertion, oerr := c.assertion(req)
+		if oerr != nil {
+			return oerr
+		}
+		x.secrets = append(x.secrets, assertion)
+		x.params.Set("client_assertion_type", clientAssertionType)
+		x.params.Set("client_assertion", assertion)
+		x.params.Set("client_id", req.ClientID)
+	case AuthMethodServiceAccountAssertion:
+		x.params.Set("client_assertion_type", clientAssertionType)
+		x.params.Set("client_assertion", req.ClientAssertion)
+		if req.ClientID != "" {
+			x.params.Set("client_id", req.ClientID)
+		}
+	case AuthMethodTLSClient, AuthMethodNone:
+		if req.ClientID != "" {
+			x.params.Set("client_id", req.ClientID)
+		}
+	}
+	return nil
 }
 
 // authenticate sends the request with the client authentication of its

@@ -18,7 +18,9 @@ const ThrottleRetryAfter = time.Second
 // at most MaxInFlightPerTenant. It never waits: a request it cannot admit
 // at once fails with a KindThrottled *Error, unsent, whose RetryAfter says
 // when to try again, so a slow or silent endpoint cannot hold the caller's
-// workers. Zero values mean no limit (MaxInFlightPerTenant: see there).
+// workers. A call takes one slot of each (an Auto fallback's second
+// request included). Zero values mean no limit (MaxInFlightPerTenant: see
+// there).
 // A HostLimiter is safe for concurrent use; its fields must not change
 // after first use.
 type HostLimiter struct {
