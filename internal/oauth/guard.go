@@ -124,13 +124,15 @@ func (g addressGuard) active() bool { return !g.allowLinkLocal || g.denyPrivate 
 
 func (g addressGuard) check(addr netip.Addr, host string) error {
 	addr = addr.Unmap()
-	if !g.allowLinkLocal && IsForbiddenAddress(addr) {
-		return &ForbiddenAddressError{Addr: addr, Host: host}
-	}
 	if g.denyPrivate {
+		// Link-local and metadata addresses are special-purpose too; the
+		// message then names the flag that refused them.
 		if r, ok := SpecialPurposeRange(addr); ok {
 			return &ForbiddenAddressError{Addr: addr, Range: r, Host: host}
 		}
+	}
+	if !g.allowLinkLocal && IsForbiddenAddress(addr) {
+		return &ForbiddenAddressError{Addr: addr, Host: host}
 	}
 	return nil
 }

@@ -186,6 +186,10 @@ func TestDenyPrivateNetworks(t *testing.T) {
 			t.Errorf("CheckAddress(%s) = %v", a, err)
 		}
 	}
+	// A metadata address refused by it names the flag that refused it.
+	if err := CheckAddress(netip.MustParseAddr("169.254.169.254"), HTTPOptions{DenyPrivateNetworks: true}); err == nil || !strings.Contains(err.Error(), "169.254.0.0/16") || !strings.Contains(err.Error(), "--deny-private-networks") {
+		t.Errorf("metadata address under DenyPrivateNetworks: %v", err)
+	}
 	if err := CheckAddress(netip.MustParseAddr("10.0.0.1"), HTTPOptions{}); err != nil {
 		t.Errorf("private address refused by default: %v", err)
 	}

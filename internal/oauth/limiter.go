@@ -51,6 +51,11 @@ type hostState struct {
 	prunedAt time.Time
 }
 
+// RateLimitedError is the name ThrottledError had when the limiter waited.
+//
+// Deprecated: a HostLimiter no longer returns it; see KindThrottled.
+type RateLimitedError = ThrottledError
+
 // ThrottledError says why a HostLimiter did not admit a request.
 type ThrottledError struct {
 	Host string // host[:port] of the URL: no user information, path or query
