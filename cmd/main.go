@@ -13,9 +13,9 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -72,6 +72,8 @@ type options struct {
 	signingKeyNamespace  string
 	minRolloutInterval   time.Duration
 	maxMetricHosts       int
+
+	tokenClient tokenClientOptions
 }
 
 func main() {
@@ -116,6 +118,7 @@ func main() {
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	bindTokenClientFlags(fs, &o.tokenClient)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(fs)
 	fs.Usage = func() {
@@ -203,14 +206,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	tokens := &oauth.Client{
-		HTTPClient: oauth.NewHTTPClientWithOptions(oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}),
-		Limiter:    &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
+		Limiter: &oauth.HostLimiter{Rate: rate.Limit(o.maxRequestsPerHost), Burst: o.requestBurstPerHost},
 	}
+	httpOpts := oauth.HTTPOptions{AllowLinkLocal: o.allowLinkLocal}
+	o.tokenClient.apply(tokens, &httpOpts)
+	tokens.HTTPClient = oauth.NewHTTPClientWithOptions(httpOpts)
 	recorder := mgr.GetEventRecorder("tokensync")
 	r := token.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), x, signer)
 	r.Tokens = tokens
 	r.Discovery = &oauth.Discovery{Client: tokens}
-	r.URLs = inputs.URLPolicy{AllowInsecureHTTP: o.allowInsecureHTTP, Allowlist: allowlist, AllowLinkLocal: o.allowLinkLocal}
+	r.URLs = inputs.URLPolicy{AllowInsecureHTTP: o.allowInsecureHTTP, Allowlist: allowlist, AllowLinkLocal: o.allowLinkLocal, DenyPrivateNetworks: o.tokenClient.denyPrivateNetworks}
 	r.Recorder = recorder
 	r.Clock = clock.RealClock{}
 	r.MinRefreshInterval = o.minRefreshInterval

@@ -28,7 +28,7 @@ func Endpoint(ctx context.Context, obj *v1alpha1.OAuthClientToken, tls *oauth.TL
 	if err := policy.Check("issuerURL", p.IssuerURL); err != nil {
 		return "", err
 	}
-	req := oauth.DiscoveryRequest{IssuerURL: p.IssuerURL, Headers: Headers(p.Headers), TLS: tls}
+	req := oauth.DiscoveryRequest{IssuerURL: p.IssuerURL, Headers: Headers(p.Headers), TLS: tls, Tenant: obj.Namespace}
 	if p.Timeout != nil {
 		req.Timeout = p.Timeout.Duration
 	}

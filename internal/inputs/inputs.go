@@ -302,6 +302,9 @@ type URLPolicy struct {
 	AllowInsecureHTTP bool
 	Allowlist         *oauth.HostAllowlist
 	AllowLinkLocal    bool
+	// DenyPrivateNetworks refuses private and special-purpose addresses
+	// too (--deny-private-networks).
+	DenyPrivateNetworks bool
 }
 
 // Check refuses what admission cannot: plain http when the manager does
@@ -314,8 +317,10 @@ func (p URLPolicy) Check(field, raw string) error {
 	if !p.Allowlist.Allows(u.Hostname()) {
 		return failure.NewStalled(v1alpha1.ReasonTokenURLNotAllowed, "%s host %q is not in the manager's --token-url-allowlist (%s)", field, u.Hostname(), p.Allowlist)
 	}
-	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !p.AllowLinkLocal && oauth.IsForbiddenAddress(addr) {
-		return failure.NewStalled(v1alpha1.ReasonTokenURLNotAllowed, "%s: %v", field, &oauth.ForbiddenAddressError{Addr: addr.Unmap()})
+	if addr, err := netip.ParseAddr(u.Hostname()); err == nil {
+		if err := oauth.CheckAddress(addr, oauth.HTTPOptions{AllowLinkLocal: p.AllowLinkLocal, DenyPrivateNetworks: p.DenyPrivateNetworks}); err != nil {
+			return failure.NewStalled(v1alpha1.ReasonTokenURLNotAllowed, "%s: %v", field, err)
+		}
 	}
 	switch u.Scheme {
 	case "https":

@@ -30,9 +30,13 @@ func (c *capped) Info(level int, msg string, kv ...any) {
 	}
 }
 
-func (c *capped) WithValues(kv ...any) logr.LogSink { return &capped{LogSink: c.LogSink.WithValues(kv...)} }
+func (c *capped) WithValues(kv ...any) logr.LogSink {
+	return &capped{LogSink: c.LogSink.WithValues(kv...)}
+}
 
-func (c *capped) WithName(name string) logr.LogSink { return &capped{LogSink: c.LogSink.WithName(name)} }
+func (c *capped) WithName(name string) logr.LogSink {
+	return &capped{LogSink: c.LogSink.WithName(name)}
+}
 
 // WithCallDepth keeps call-site reporting right through the wrapper.
 func (c *capped) WithCallDepth(depth int) logr.LogSink {

@@ -2,13 +2,17 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +42,8 @@ type DiscoveryRequest struct {
 	Headers   map[string]string
 	TLS       *TLSConfig
 	Timeout   time.Duration
+	// Tenant is who the request is for, as Request.Tenant.
+	Tenant string
 }
 
 // Discovery finds token endpoints from issuer URLs and caches what it
@@ -49,12 +55,40 @@ type Discovery struct {
 	TTL time.Duration
 
 	mu    sync.Mutex
-	cache map[string]cachedMetadata
+	cache map[[32]byte]cachedMetadata
 }
 
 type cachedMetadata struct {
+	issuer  string
 	md      Metadata
 	fetched time.Time
+}
+
+// cacheKey identifies everything that can change the answer for req: the
+// issuer, the headers sent and the TLS material (CAs and client
+// certificate), so that tenants with different trust or headers never
+// share a document.
+func (req DiscoveryRequest) cacheKey() [32]byte {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte(req.IssuerURL))
+	for _, k := range slices.Sorted(maps.Keys(req.Headers)) {
+		field([]byte(http.CanonicalHeaderKey(k)))
+		field([]byte(req.Headers[k]))
+	}
+	field([]byte{0xff}) // end of headers
+	if !req.TLS.isZero() {
+		d := req.TLS.digest()
+		field(d[:])
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 // TokenEndpoint returns the issuer's token endpoint: from the cache when
@@ -73,7 +107,7 @@ func (d *Discovery) TokenEndpoint(ctx context.Context, req DiscoveryRequest) (Me
 	if ttl <= 0 {
 		ttl = DefaultDiscoveryTTL
 	}
-	key := req.IssuerURL
+	key := req.cacheKey()
 	d.mu.Lock()
 	cached, ok := d.cache[key]
 	d.mu.Unlock()
@@ -89,17 +123,18 @@ func (d *Discovery) TokenEndpoint(ctx context.Context, req DiscoveryRequest) (Me
 	}
 	d.mu.Lock()
 	if d.cache == nil {
-		d.cache = map[string]cachedMetadata{}
+		d.cache = map[[32]byte]cachedMetadata{}
 	}
-	d.cache[key] = cachedMetadata{md: md, fetched: now}
+	d.cache[key] = cachedMetadata{issuer: req.IssuerURL, md: md, fetched: now}
 	d.mu.Unlock()
 	return md, nil
 }
 
-// Forget drops the cached document of an issuer.
+// Forget drops the cached documents of an issuer (for every set of
+// headers and TLS material).
 func (d *Discovery) Forget(issuer string) {
 	d.mu.Lock()
-	delete(d.cache, issuer)
+	maps.DeleteFunc(d.cache, func(_ [32]byte, e cachedMetadata) bool { return e.issuer == issuer })
 	d.mu.Unlock()
 }
 
@@ -122,20 +157,20 @@ func (d *Discovery) fetch(ctx context.Context, c *Client, req DiscoveryRequest) 
 	if oerr != nil {
 		return Metadata{}, oerr
 	}
-	timeout := req.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	rec := &recorder{}
-	hc, _, oerr := c.httpClient(rec, &Request{Headers: req.Headers, TLS: req.TLS})
+	hc, oerr := c.httpClient(req.TLS)
 	if oerr != nil {
 		return Metadata{}, oerr
 	}
+	release, throttled := c.Limiter.acquire(hostOf(req.IssuerURL), req.Tenant, "discovery\x00"+req.Tenant+"\x00"+req.IssuerURL, c.now())
+	if throttled != nil {
+		return Metadata{}, throttled.oauthError()
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout(req.Timeout))
+	defer cancel()
 	var first *Error
 	for _, u := range urls {
-		md, oerr := getMetadata(ctx, hc, u)
+		md, oerr := getMetadata(ctx, hc, u, req.Headers)
 		if oerr == nil {
 			if !sameIssuer(md.Issuer, req.IssuerURL) {
 				oerr = &Error{Kind: KindInvalidResponse, Description: fmt.Sprintf("discovery document at %s names issuer %q, not %q", RedactedURL(u), clean(md.Issuer, 256), RedactedURL(req.IssuerURL))}
@@ -161,20 +196,19 @@ func sameIssuer(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
-func getMetadata(ctx context.Context, hc *http.Client, u string) (Metadata, *Error) {
+func getMetadata(ctx context.Context, hc *http.Client, u string, headers map[string]string) (Metadata, *Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Metadata{}, &Error{Kind: KindConfig, Description: "cannot build the discovery request"}
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
 		if fe, ok := asForbidden(err); ok {
 			return Metadata{}, &Error{Kind: KindConfig, Forbidden: true, Description: fe.Error()}
-		}
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			return Metadata{}, &Error{Kind: KindTransient, Description: rl.Error(), RetryAfter: rl.Delay.Round(time.Second) + time.Second}
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {

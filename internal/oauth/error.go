@@ -3,11 +3,8 @@ package oauth
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // ErrorKind classifies a failed token request by what the caller should do.
@@ -27,8 +24,10 @@ const (
 	KindInvalidResponse ErrorKind = "InvalidResponse"
 	// KindConfig: the request cannot be sent as configured. Nothing was sent.
 	KindConfig ErrorKind = "Config"
-	// KindThrottled: the client's own per-host limits held the request
-	// back; nothing was sent. Try again after Error.RetryAfter.
+	// KindThrottled: this manager's own limits for the host (request rate,
+	// requests in flight, per host or per tenant) would have made the
+	// request wait, so nothing was sent and nothing waited. Try again after
+	// Error.RetryAfter; it is no failure of the endpoint or the request.
 	KindThrottled ErrorKind = "Throttled"
 )
 
@@ -50,10 +49,12 @@ type Error struct {
 	// summary written by this package.
 	Description string
 	// RetryAfter is the delay the endpoint asked for in Retry-After
-	// (delta-seconds or HTTP-date), 0 when absent, at most 24h.
+	// (delta-seconds or HTTP-date), 0 when absent, at most 24h; for
+	// KindThrottled, when this manager's limits admit the request again.
 	RetryAfter time.Duration
 	// Forbidden is set when the request was refused before sending because
-	// it would reach a link-local or metadata address.
+	// it would reach a link-local or metadata address, or a private or
+	// special-purpose one with HTTPOptions.DenyPrivateNetworks.
 	Forbidden bool
 	// Challenge is the auth scheme of the WWW-Authenticate header of a 401
 	// (e.g. "SCA"); only the scheme, never its parameters.
@@ -73,9 +74,12 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	if e.StatusCode != 0 {
+	switch {
+	case e.StatusCode != 0:
 		fmt.Fprintf(&b, "token endpoint returned %d", e.StatusCode)
-	} else {
+	case e.Kind == KindThrottled:
+		b.WriteString("token request not sent")
+	default:
 		b.WriteString("token request failed")
 	}
 	var detail strings.Builder
@@ -106,123 +110,4 @@ func AsError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
-}
-
-// secretsOf lists what must never appear in an error message: each
-// secret (client secret, password, refresh token) as sent in a form body
-// and in a Basic header (URL-encoded). Very short secrets are not scrubbed:
-// replacing them would garble messages and a two-character secret is no
-// secret.
-func secretsOf(secrets ...string) []string {
-	var out []string
-	for _, secret := range secrets {
-		if len(secret) < 4 {
-			continue
-		}
-		out = append(out, secret)
-		if q := url.QueryEscape(secret); q != secret {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-func scrub(s string, secrets []string) string {
-	for _, x := range secrets {
-		s = strings.ReplaceAll(s, x, "[redacted]")
-	}
-	return s
-}
-
-// serverText prepares text from the endpoint (error, error_description) for
-// a message: the client secret and anything that looks like a token are
-// replaced, then control characters dropped and the length capped (in that
-// order, so a cut cannot leave part of a secret behind).
-func serverText(s string, n int, secrets []string) string {
-	return clean(redactTokenLike(scrub(s, secrets)), n)
-}
-
-// redactTokenLike replaces runs of token characters that look like
-// credentials: JWTs, and opaque strings of 32 or more token68 characters
-// mixing letters and digits. UUIDs (trace and correlation ids, as Entra ID
-// puts in its descriptions) and URLs are kept.
-func redactTokenLike(s string) string {
-	isTokenChar := func(r rune) bool {
-		return r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~+/=", r))
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		j := i
-		for j < len(s) && isTokenChar(rune(s[j])) {
-			j++
-		}
-		if j == i {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError {
-				b.WriteByte(s[i])
-			} else {
-				b.WriteString(s[i : i+size])
-			}
-			i += size
-			continue
-		}
-		w := s[i:j]
-		isURL := i > 0 && s[i-1] == ':' && strings.HasPrefix(w, "//")
-		if !isURL && looksLikeToken(w) {
-			b.WriteString("[redacted]")
-		} else {
-			b.WriteString(w)
-		}
-		i = j
-	}
-	return b.String()
-}
-
-func looksLikeToken(w string) bool {
-	core := strings.Trim(w, ".=")
-	if strings.HasPrefix(core, "eyJ") && strings.Count(core, ".") >= 2 {
-		return true // a JWT
-	}
-	if len(core) < 32 || uuidLike(core) {
-		return false
-	}
-	return strings.ContainsAny(core, "0123456789") && strings.IndexFunc(core, unicode.IsLetter) >= 0
-}
-
-// uuidLike reports whether w is a UUID (8-4-4-4-12 hex digits).
-func uuidLike(w string) bool {
-	if len(w) != 36 {
-		return false
-	}
-	for i, r := range w {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if r != '-' {
-				return false
-			}
-		} else if !unicode.Is(unicode.ASCII_Hex_Digit, r) {
-			return false
-		}
-	}
-	return true
-}
-
-// clean keeps the printable characters of s (no control characters, no
-// invalid UTF-8), at most n bytes, marking a cut with "...".
-func clean(s string, n int) string {
-	var b strings.Builder
-	s = strings.TrimSpace(s)
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			if unicode.IsSpace(r) {
-				b.WriteByte(' ')
-			}
-			continue
-		}
-		if b.Len()+utf8.RuneLen(r) > n {
-			b.WriteString("...")
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -31,6 +31,8 @@ func (f *fuzzTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
+const testSubjectToken = "subj-Token_Value-7"
+
 // FuzzTokenResponse feeds arbitrary token responses to the client, with and
 // without responseFields. It must never panic, never accept a response
 // without an access token, and never put the client secret in an error.
@@ -52,9 +54,12 @@ func FuzzTokenResponse(f *testing.F) {
 		{200, "application/x-www-form-urlencoded", `access_token=abc&expires_in=10`},
 		{200, "text/html", `<html>`},
 		{400, "application/json", `{"error":"invalid_client","error_description":"bad s3cret-Value_42"}`},
+		{400, "application/json", `{"error":"invalid_target","error_description":"subj-Token_Value-7 cannot reach it"}`},
 		{401, "application/json", `{"error":"access_denied"}`},
 		{503, "text/html", `down`},
 		{200, "application/json", `{"data":{"data":{"access_token":{"x":1}}}}`},
+		{200, "application/json", `{"access_token":"abc","expires_in":1000000000000}`},
+		{200, "application/json", `{"access_token":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3NzIzNjY0MDAuNX0.c2ln"}`},
 	} {
 		f.Add(seed.status, seed.ct, []byte(seed.body), false)
 		f.Add(seed.status, seed.ct, []byte(seed.body), true)
@@ -67,6 +72,8 @@ func FuzzTokenResponse(f *testing.F) {
 		req := Request{TokenURL: "https://auth.example.com/token", AuthMethod: AuthMethodPost, ClientID: testID, ClientSecret: testSecret}
 		if nested {
 			req.ResponseFields = ResponseFields{AccessToken: "data.access_token", ExpiresIn: "data.expires_in", RefreshToken: "data.refresh_token"}
+			// And a token exchange, whose subject token is a secret too.
+			req.SubjectToken = testSubjectToken
 		}
 		tok, err := c.Token(context.Background(), req)
 		if err != nil {
@@ -76,8 +83,8 @@ func FuzzTokenResponse(f *testing.F) {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("error %T is not *Error", err)
 			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Fatalf("the client secret is in %q", err.Error())
+			if strings.Contains(err.Error(), testSecret) || (nested && strings.Contains(err.Error(), testSubjectToken)) {
+				t.Fatalf("the client secret or subject token is in %q", err.Error())
 			}
 			return
 		}
@@ -89,6 +96,12 @@ func FuzzTokenResponse(f *testing.F) {
 		}
 		if tok.ExpiresIn < 0 || tok.RefreshExpiresIn < 0 {
 			t.Fatalf("negative lifetime %s / %s", tok.ExpiresIn, tok.RefreshExpiresIn)
+		}
+		if tok.ExpiresIn > MaxLifetime || tok.RefreshExpiresIn > MaxLifetime {
+			t.Fatalf("lifetime above MaxLifetime: %s / %s", tok.ExpiresIn, tok.RefreshExpiresIn)
+		}
+		if tok.ExpiresAt.IsZero() != (tok.ExpiresIn == 0) || (!tok.ExpiresAt.IsZero() && (!tok.ExpiresAt.After(tok.ReceivedAt) || tok.ExpiresAt.Sub(tok.ReceivedAt) > MaxLifetime)) {
+			t.Fatalf("ExpiresAt %s with ExpiresIn %s received at %s", tok.ExpiresAt, tok.ExpiresIn, tok.ReceivedAt)
 		}
 	})
 }

@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // minRSABits is the smallest RSA key accepted for client assertions.
@@ -145,20 +148,9 @@ func signingAlgorithm(key crypto.Signer, requested string) (string, error) {
 	return requested, nil
 }
 
-// hashOf is the hash of an RS*, PS* or ES* algorithm.
-func hashOf(alg string) crypto.Hash {
-	switch alg[len(alg)-3:] {
-	case "384":
-		return crypto.SHA384
-	case "512":
-		return crypto.SHA512
-	}
-	return crypto.SHA256
-}
-
 // signJWT returns the JWS compact serialisation (RFC 7515) of a JWT with
-// header {"alg", "typ": "JWT"} and "kid" when keyID is not empty. alg must
-// be one key can make (see signingAlgorithm).
+// header {"alg", "typ": "JWT"} and "kid" when keyID is not empty, signed
+// by go-jose. alg must be one key can make (see signingAlgorithm).
 func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (string, error) {
 	if alg == "" {
 		return "", errors.New("no signing algorithm")
@@ -166,61 +158,21 @@ func signJWT(key crypto.Signer, alg, keyID string, claims map[string]any) (strin
 	if _, err := signingAlgorithm(key, alg); err != nil {
 		return "", err
 	}
-	header := map[string]string{"alg": alg, "typ": "JWT"}
+	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if keyID != "" {
-		header["kid"] = keyID
+		opts = opts.WithHeader(jose.HeaderKey("kid"), keyID)
 	}
-	h, err := json.Marshal(header)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key}, opts)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("signing: %w", err)
 	}
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	c, err := json.Marshal(claims)
+	out, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
-		return "", fmt.Errorf("encoding the claims: %w", err)
+		return "", fmt.Errorf("signing the claims: %w", err)
 	}
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
-	var sig []byte
-	if alg == "EdDSA" {
-		sig, err = key.Sign(rand.Reader, []byte(input), crypto.Hash(0))
-	} else {
-		hf := hashOf(alg)
-		d := hf.New()
-		d.Write([]byte(input))
-		digest := d.Sum(nil)
-		switch alg[:2] {
-		case "RS":
-			sig, err = key.Sign(rand.Reader, digest, hf)
-		case "PS":
-			sig, err = key.Sign(rand.Reader, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hf})
-		case "ES":
-			sig, err = ecdsaRaw(key, digest)
-		}
-	}
-	if err != nil {
-		return "", fmt.Errorf("signing: %w", err)
-	}
-	return input + "." + enc.EncodeToString(sig), nil
-}
-
-// ecdsaRaw signs digest and encodes the signature as the fixed-size r||s
-// of RFC 7518 section 3.4, each integer left-padded to the curve's size.
-func ecdsaRaw(key crypto.Signer, digest []byte) ([]byte, error) {
-	k, ok := key.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("not an ECDSA key")
-	}
-	r, s, err := ecdsa.Sign(rand.Reader, k, digest)
-	if err != nil {
-		return nil, err
-	}
-	size := (k.Curve.Params().BitSize + 7) / 8
-	out := make([]byte, 2*size)
-	r.FillBytes(out[:size])
-	s.FillBytes(out[size:])
 	return out, nil
 }
 
@@ -270,11 +222,21 @@ func isBase64URL(s string) bool {
 	return true
 }
 
+// jwtAlgorithms are the "alg" values whose JWTs jwtExpiry reads: every
+// algorithm go-jose knows, and "none" (an unsecured JWT), since nothing is
+// verified.
+var jwtAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA, jose.HS256, jose.HS384, jose.HS512,
+	"none",
+}
+
 // jwtExpiry reads the exp claim of a JWS compact JWT (RFC 9068 access
-// tokens) without verifying it: the lifetime only schedules the renewal.
-// exp may be a JSON number (integer or fractional seconds) or a numeric
-// string. ok is false for anything else, for a missing or non-positive exp
-// and for one after year 9999.
+// tokens), parsed by go-jose, without verifying it: the lifetime only
+// schedules the renewal. exp may be a JSON number (integer or fractional
+// seconds, kept to the nanosecond) or a numeric string. ok is false for
+// anything else, for a missing or non-positive exp and for one after year
+// 9999.
 func jwtExpiry(token string) (time.Time, bool) {
 	if len(token) > maxJWTLength || strings.Count(token, ".") != 2 {
 		return time.Time{}, false
@@ -284,18 +246,25 @@ func jwtExpiry(token string) (time.Time, bool) {
 	if parts[0] == "" || parts[1] == "" || !isBase64URL(parts[0]) || !isBase64URL(parts[1]) || !isBase64URL(parts[2]) {
 		return time.Time{}, false
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	sig, err := jose.ParseSignedCompact(token, jwtAlgorithms)
 	if err != nil {
 		return time.Time{}, false
 	}
 	var claims map[string]json.RawMessage
-	if json.Unmarshal(payload, &claims) != nil || claims == nil {
+	if json.Unmarshal(sig.UnsafePayloadWithoutVerification(), &claims) != nil || claims == nil {
 		return time.Time{}, false
 	}
 	raw, found := claims["exp"]
 	if !found {
 		return time.Time{}, false
 	}
+	return numericDate(raw)
+}
+
+// numericDate reads a JWT NumericDate (RFC 7519 section 2): seconds since
+// the epoch as a JSON number or a numeric string. go-jose's own
+// jwt.NumericDate drops the fraction and refuses strings.
+func numericDate(raw json.RawMessage) (time.Time, bool) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -303,6 +272,7 @@ func jwtExpiry(token string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	var secs float64
+	var err error
 	switch v := v.(type) {
 	case json.Number:
 		secs, err = v.Float64()

@@ -30,7 +30,7 @@ func (s *Server) credentials(r *http.Request, form url.Values) credentials {
 		c.certCN = r.TLS.PeerCertificates[0].Subject.CommonName
 	}
 	id, secret, hasBasic := r.BasicAuth()
-	hasAssertion := s.opts.ClientKeys != nil && (form.Has("client_assertion") || form.Has("client_assertion_type"))
+	hasAssertion := (s.opts.ClientKeys != nil || s.fed != nil) && (form.Has("client_assertion") || form.Has("client_assertion_type"))
 	switch {
 	case hasBasic:
 		c.method = AuthBasic
@@ -42,6 +42,9 @@ func (s *Server) credentials(r *http.Request, form url.Values) credentials {
 		}
 	case hasAssertion:
 		c.method = AuthPrivateKeyJWT
+		if _, ok := s.fed.trusts(form.Get("client_assertion")); ok {
+			c.method = AuthFederated
+		}
 		c.assertion, c.assertErr = parseJWS(form.Get("client_assertion"))
 		c.id = form.Get("client_id")
 		if iss, ok := c.assertion.claims["iss"].(string); ok && c.id == "" {
@@ -66,12 +69,20 @@ func (s *Server) credentials(r *http.Request, form url.Values) credentials {
 }
 
 // authenticate checks the credentials and returns the client id.
-func (s *Server) authenticate(r *http.Request, form url.Values, c credentials) (string, *reqError) {
+func (s *Server) authenticate(r *http.Request, form url.Values, c credentials, verified map[string]verifiedJWT) (string, *reqError) {
 	allowBasic := s.opts.AllowBasic || !s.opts.AllowPost
 	allowPost := s.opts.AllowPost || !s.opts.AllowBasic
+	if s.publicExchange(form, c) {
+		return "", nil // no client: only policies for any client apply
+	}
 	switch c.method {
 	case AuthNone:
 		return "", unauthorized("no client authentication")
+	case AuthFederated:
+		if form.Get("client_assertion_type") != jwtBearerType {
+			return "", unauthorized("client_assertion_type must be " + jwtBearerType)
+		}
+		return s.checkFederated(form, verified["client_assertion"])
 	case AuthPrivateKeyJWT:
 		return s.checkAssertion(r, form, c)
 	case AuthTLSClient:
@@ -176,4 +187,25 @@ func numericDate(claims map[string]any, name string) (time.Time, bool) {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)), true
+}
+
+// publicExchange reports whether a request is a token exchange by a public
+// client (no credentials, or client_id alone) that a policy allows for any
+// client. Which subject it may exchange is checked with the grant.
+func (s *Server) publicExchange(form url.Values, c credentials) bool {
+	if !s.exchanges() || form.Get("grant_type") != s.exchangeGrantType() || c.err != nil {
+		return false
+	}
+	if c.method != AuthNone && (c.method != AuthPost || form.Has("client_secret")) {
+		return false
+	}
+	if c.method == AuthPost && s.clients[c.id] != "" {
+		return false // a confidential client must authenticate
+	}
+	for _, p := range s.policies {
+		if p.Client == "" {
+			return true
+		}
+	}
+	return false
 }

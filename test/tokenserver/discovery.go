@@ -56,7 +56,7 @@ func (s *Server) metadata(base string) map[string]any {
 	if s.opts.AllowPost || !s.opts.AllowBasic {
 		methods = append(methods, "client_secret_post")
 	}
-	if s.opts.ClientKeys != nil {
+	if s.opts.ClientKeys != nil || s.fed != nil {
 		methods = append(methods, AuthPrivateKeyJWT)
 	}
 	if s.opts.TLSClientAuth != nil {

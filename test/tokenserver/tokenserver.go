@@ -8,8 +8,13 @@
 // ID tokens, JSON request bodies, wrapped responses, required headers,
 // resources and audience, discovery documents (OpenID Connect or RFC 8414),
 // SCA challenges, and the private_key_jwt (RFC 7523) and tls_client_auth
-// (RFC 8705) client authentication methods. The zero Options is a plain
-// client-credentials endpoint on any path. It uses the standard library only.
+// (RFC 8705) client authentication methods. With TrustedIssuers it also
+// verifies JWTs of an OpenID Connect issuer (Kubernetes ServiceAccount
+// tokens) against the issuer's published keys, for federated client
+// authentication and the token-exchange grant (RFC 8693); see
+// federation.go, and Issuer for a stand-in issuer. The zero Options is a
+// plain client-credentials endpoint on any path. Beyond the standard
+// library it uses go-jose, for the federated JWTs only.
 package tokenserver
 
 import (
@@ -132,6 +137,21 @@ type Options struct {
 	// client certificate. See StartTLS.
 	TLSClientAuth map[string]string
 
+	// TrustedIssuers are the issuers whose JWTs (Kubernetes ServiceAccount
+	// tokens, say) the server verifies against their published keys, for
+	// FederatedClients and ExchangePolicies. See federation.go.
+	TrustedIssuers []TrustedIssuer
+	// FederatedClients maps client ids to the issuer and subject of the
+	// JWT they authenticate with, as client_assertion (RFC 7523 section
+	// 2.2). More with RegisterFederatedClient.
+	FederatedClients map[string]FederatedClient
+	// ExchangePolicies enable the token-exchange grant (RFC 8693) for
+	// subject tokens of trusted issuers. More with AddExchangePolicy.
+	ExchangePolicies []ExchangePolicy
+	// ExchangeGrantType is the grant_type literal of token exchanges;
+	// default urn:ietf:params:oauth:grant-type:token-exchange.
+	ExchangeGrantType string
+
 	// Now is the clock for issuing and expiry checks; default time.Now.
 	Now func() time.Time
 }
@@ -187,6 +207,12 @@ type IssuedToken struct {
 	Resources []string
 	// Audience is the audience parameter, inherited likewise.
 	Audience string
+	// Subject is who the token is for: the client, the user of a password
+	// grant, or the sub of a token exchange's subject token.
+	Subject string
+	// IssuedTokenType is the issued_token_type of a token exchange's
+	// answer; empty for other grants.
+	IssuedTokenType string
 }
 
 type failure struct {
@@ -220,6 +246,10 @@ type Server struct {
 	jtis      map[string]bool         // assertion iss and jti seen
 	jwtKey    []byte                  // HS256 key of issued JWTs
 	now       func() time.Time
+	fed       *federation                // nil without TrustedIssuers
+	federated map[string]FederatedClient // federated clients by id
+	policies  []ExchangePolicy
+	perClient map[string]int // token requests by authenticated client id
 }
 
 // New returns a Server. It panics when opts.Discovery is not "", "openid"
@@ -230,13 +260,19 @@ func New(opts Options) *Server {
 	default:
 		panic(fmt.Sprintf("tokenserver: Discovery %q is not \"\", \"openid\" or \"oauth\"", opts.Discovery))
 	}
-	s := &Server{opts: opts, clients: map[string]string{}, refresh: map[string]refreshGrant{}, jtis: map[string]bool{}, now: time.Now}
+	s := &Server{opts: opts, clients: map[string]string{}, refresh: map[string]refreshGrant{}, jtis: map[string]bool{}, now: time.Now,
+		federated: maps.Clone(opts.FederatedClients), policies: slices.Clone(opts.ExchangePolicies), perClient: map[string]int{}}
+	if s.federated == nil {
+		s.federated = map[string]FederatedClient{}
+	}
 	for k, v := range opts.Clients {
 		s.clients[k] = v
 	}
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
+	s.fed = newFederation(opts, s.now)
+	s.opts.FederatedClients, s.opts.ExchangePolicies = nil, nil
 	s.opts.Clients = nil
 	s.opts.AllowedScopes = slices.Clone(opts.AllowedScopes)
 	s.opts.RequiredResources = slices.Clone(opts.RequiredResources)
@@ -417,6 +453,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (clientID, result
 		return "", s.serveDiscovery(w, r)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	// JWTs of trusted issuers are verified first: that may fetch keys.
+	p := s.parseParams(r.Header.Get("Content-Type"), body)
+	verified := s.verifyParams(r.Context(), p)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -426,7 +465,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (clientID, result
 	if err != nil {
 		return "", oauthError(w, http.StatusBadRequest, "invalid_request", "request body too large or unreadable")
 	}
-	p := s.parseParams(r.Header.Get("Content-Type"), body)
 	rec.Form, rec.JSON = p.values, p.json
 	c := s.credentials(r, p.values)
 	rec.AuthMethod, rec.ClientID, rec.ClientCertCN = c.method, c.id, c.certCN
@@ -449,7 +487,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (clientID, result
 		w.Header().Set("Allow", http.MethodPost)
 		return id, oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "token requests must use POST")
 	}
-	resp, e := s.token(r, p, c)
+	resp, e := s.token(r, p, c, verified)
 	if e != nil {
 		return id, e.write(w)
 	}
@@ -480,7 +518,7 @@ func (f failure) write(w http.ResponseWriter) string {
 
 // token checks a POST to the token endpoint, with s.mu held, and returns
 // the response body of the token it issued.
-func (s *Server) token(r *http.Request, p params, c credentials) (map[string]any, *reqError) {
+func (s *Server) token(r *http.Request, p params, c credentials, verified map[string]verifiedJWT) (map[string]any, *reqError) {
 	if e := s.checkBody(r, p); e != nil {
 		return nil, e
 	}
@@ -490,14 +528,15 @@ func (s *Server) token(r *http.Request, p params, c credentials) (map[string]any
 	if e := s.checkHeaders(r); e != nil {
 		return nil, e
 	}
-	id, e := s.authenticate(r, p.values, c)
+	id, e := s.authenticate(r, p.values, c, verified)
 	if e != nil {
 		return nil, e
 	}
+	s.perClient[id]++
 	if s.opts.SCAChallenge {
 		return nil, scaChallenge()
 	}
-	g, e := s.checkGrant(id, p.values)
+	g, e := s.checkGrant(id, p.values, verified)
 	if e != nil {
 		return nil, e
 	}
@@ -524,11 +563,12 @@ type tokenGrant struct {
 	resources []string
 	audience  string
 	refresh   string // the refresh token used, spent on success
+	exchange  bool   // a token exchange (RFC 8693)
 }
 
 // checkGrant checks the grant parameters of a request from the authenticated
 // client id.
-func (s *Server) checkGrant(id string, form url.Values) (tokenGrant, *reqError) {
+func (s *Server) checkGrant(id string, form url.Values, verified map[string]verifiedJWT) (tokenGrant, *reqError) {
 	gt := form.Get("grant_type")
 	g := tokenGrant{grantType: gt, clientID: id, subject: id, resources: form["resource"], audience: form.Get("audience")}
 	var granted *refreshGrant // the original grant of a refresh token
@@ -560,6 +600,11 @@ func (s *Server) checkGrant(id string, form url.Values) (tokenGrant, *reqError) 
 		}
 		if !form.Has("audience") {
 			g.audience = st.audience
+		}
+	case s.exchanges() && gt == s.exchangeGrantType():
+		var e *reqError
+		if g, e = s.checkExchange(id, form, verified, g); e != nil {
+			return g, e
 		}
 	default:
 		return g, badRequest("unsupported_grant_type", "grant_type must be one of "+strings.Join(s.grantTypes(), ", "))
@@ -609,8 +654,12 @@ func (s *Server) issue(r *http.Request, g tokenGrant) (map[string]any, *reqError
 		tok = s.signJWT("at+jwt", claims)
 	}
 	it := IssuedToken{AccessToken: tok, ClientID: g.clientID, Scopes: g.scopes, ExpiresIn: s.opts.ExpiresIn, IssuedAt: now,
-		GrantType: g.grantType, Resources: slices.Clone(g.resources), Audience: g.audience}
+		GrantType: g.grantType, Resources: slices.Clone(g.resources), Audience: g.audience, Subject: g.subject}
 	resp := map[string]any{"access_token": tok, "token_type": s.tokenType()}
+	if g.exchange {
+		it.IssuedTokenType = TokenTypeAccessToken
+		resp["issued_token_type"] = it.IssuedTokenType
+	}
 	if s.opts.ExpiresIn != 0 {
 		if s.opts.ExpiresInAsString {
 			resp["expires_in"] = fmt.Sprint(s.opts.ExpiresIn)
@@ -724,8 +773,15 @@ func (s *Server) grantTypes() []string {
 	if s.opts.IssueRefreshTokens {
 		out = append(out, s.refreshGrantType())
 	}
+	if s.exchanges() {
+		out = append(out, s.exchangeGrantType())
+	}
 	return out
 }
+
+// exchanges reports whether token exchanges are enabled: a trusted issuer
+// and at least one policy.
+func (s *Server) exchanges() bool { return s.fed != nil && len(s.policies) > 0 }
 
 func (s *Server) jwtLifetime() time.Duration {
 	if s.opts.JWTLifetime != 0 {

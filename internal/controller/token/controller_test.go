@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
-	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/internal/secrets"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )

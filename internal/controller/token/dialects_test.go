@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -310,4 +311,46 @@ func TestDiscoveryFailureIsReported(t *testing.T) {
 	if !strings.Contains(c.Message, "/.well-known/openid-configuration") {
 		t.Fatalf("message %q", c.Message)
 	}
+}
+
+// TestJWTExpiryIsExact: the expiry recorded is the JWT's exp to the
+// second, also when the answer arrives in the middle of a second.
+func TestJWTExpiryIsExact(t *testing.T) {
+	h := newHarness(t)
+	h.clock.Step(700 * time.Millisecond)
+	srv, base := providerServer(h, tokenserver.Options{Clients: map[string]string{"jwt-exact": "jwt-secret"}, JWTAccessTokens: true, JWTLifetime: 600})
+	h.createSecret("creds", "", map[string][]byte{"client_id": []byte("jwt-exact"), "client_secret": []byte("jwt-secret")})
+	o := h.createToken("jwt", "creds", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = base + "/token" })
+	h.reconcile(o.Name)
+	o = wantReady(h, o.Name)
+	exp, ok := jwtExp(t, lastIssued(t, srv).AccessToken)
+	if !ok {
+		t.Fatal("the access token is not a JWT with exp")
+	}
+	if !o.Status.ExpiresAt.Time.Equal(exp) {
+		t.Fatalf("expiresAt %s, the JWT's exp is %s", o.Status.ExpiresAt.UTC(), exp.UTC())
+	}
+	if got := string(h.secret("jwt").Data[v1alpha1.ExpiresAtKey]); got != exp.UTC().Format(time.RFC3339) {
+		t.Fatalf("the Secret's expires_at %s, exp %s", got, exp.UTC())
+	}
+}
+
+// jwtExp reads the exp claim of a JWT, unverified.
+func jwtExp(t *testing.T, token string) (time.Time, bool) {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if err := json.Unmarshal(b, &claims); err != nil || claims.Exp == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(claims.Exp, 0), true
 }

@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
+	"pgregory.net/rapid"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"pgregory.net/rapid"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/logging"

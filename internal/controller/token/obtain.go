@@ -65,6 +65,9 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 		InputsVersion: in.Version,
 	}
 	switch {
+	case !tok.ExpiresAt.IsZero():
+		// A JWT's exp exactly, or when the answer arrived plus expires_in.
+		t.ExpiresAt = tok.ExpiresAt.Truncate(time.Second)
 	case tok.ExpiresIn > 0:
 		t.ExpiresAt = issuedAt.Add(tok.ExpiresIn).Truncate(time.Second)
 	default:

@@ -674,7 +674,7 @@ func TestObtainedTokenIsNeverThrownAway(t *testing.T) {
 // expiryPolicy Clear whatever makes renewal fail.
 func TestExpiryPolicyClearWhateverTheFailure(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(h *harness)
 	}{
 		{"credentials gone", func(h *harness) {
@@ -908,4 +908,3 @@ func TestDurationsAreBoundedAtAdmission(t *testing.T) {
 		}
 	}
 }
-
