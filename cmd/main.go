@@ -72,6 +72,7 @@ type options struct {
 	signingKeyNamespace  string
 	minRolloutInterval   time.Duration
 	maxMetricHosts       int
+	maxPerNamespace      int
 
 	tokenClient tokenClientOptions
 }
@@ -111,6 +112,8 @@ func main() {
 		"Namespace of --signing-key-secret. Defaults to --leader-election-namespace, else the manager's own namespace in a cluster, else default.")
 	fs.DurationVar(&o.minRolloutInterval, "min-rollout-restart-interval", rollout.DefaultMinInterval,
 		"Shortest time between two restarts of one OAuthClientToken's rolloutRestartTargets, however often its token rotates.")
+	fs.IntVar(&o.maxPerNamespace, "max-requests-per-namespace", 0,
+		"Most token requests of one namespace under way at once, so that a namespace whose endpoint never answers holds only that many workers. 0 means half of --concurrent-reconciles (at least 1); a negative value means no limit.")
 	fs.IntVar(&o.maxMetricHosts, "max-metric-hosts", metrics.DefaultMaxHosts,
 		"How many token endpoint hosts the host label of the request metrics names (first used first); requests to others are counted as \"other\".")
 	fs.DurationVar(&o.minRefreshInterval, "min-refresh-interval", token.DefaultMinRefreshInterval,
@@ -221,6 +224,7 @@ func run(ctx context.Context, o options) error {
 	r.MinRefreshInterval = o.minRefreshInterval
 	r.Jitter = true
 	r.Metrics = metrics.New(mgr.GetClient(), o.maxMetricHosts)
+	r.MaxRequestsPerNamespace = perNamespace(o)
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -256,6 +260,17 @@ func signingKeyNamespace(o options) string {
 		return strings.TrimSpace(string(b))
 	}
 	return "default"
+}
+
+// perNamespace is --max-requests-per-namespace, resolved.
+func perNamespace(o options) int {
+	switch {
+	case o.maxPerNamespace < 0:
+		return 0
+	case o.maxPerNamespace > 0:
+		return o.maxPerNamespace
+	}
+	return max(1, o.concurrentReconciles/2)
 }
 
 func splitList(s string) []string {

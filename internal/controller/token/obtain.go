@@ -38,6 +38,10 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 		o.endpoint = p.endpoint
 		return p, nil
 	}
+	if err := r.acquire(obj); err != nil {
+		return nil, err
+	}
+	defer r.release(obj.Namespace)
 	endpoint, err := inputs.Endpoint(ctx, obj, in.TLS, r.URLs, r.Discovery)
 	o.endpoint = endpoint
 	if err != nil {

@@ -69,6 +69,12 @@ type Reconciler struct {
 	MinRefreshInterval time.Duration
 	// Jitter spreads renewal times (off in tests, for exact times).
 	Jitter bool
+	// MaxRequestsPerNamespace bounds the token requests (discovery
+	// included) of one namespace under way at once, so that objects aimed
+	// at an endpoint that never answers hold at most that many workers and
+	// other namespaces' renewals go on; 0 means no bound. A request over
+	// the bound is not sent: the object is looked at again shortly.
+	MaxRequestsPerNamespace int
 
 	mu sync.Mutex
 	// gates hold, per object, the earliest time the next token request
@@ -80,6 +86,8 @@ type Reconciler struct {
 	// later API call failed): it is written at the next attempt instead of
 	// minting another.
 	pending map[types.NamespacedName]*obtained
+	// inflight counts, per namespace, the token requests under way.
+	inflight map[string]int
 }
 
 type gate struct {
@@ -269,6 +277,40 @@ func (r *Reconciler) setPending(obj *v1alpha1.OAuthClientToken, p *obtained) {
 	}
 	p.uid = obj.UID
 	r.pending[key] = p
+}
+
+// namespaceRetry is how soon an object whose namespace had every request
+// slot taken is looked at again (plus up to as much again, spread by name).
+const namespaceRetry = 2 * time.Second
+
+// acquire takes one of ns's request slots, or returns a Throttled error
+// saying when to look again.
+func (r *Reconciler) acquire(obj *v1alpha1.OAuthClientToken) error {
+	if r.MaxRequestsPerNamespace <= 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inflight == nil {
+		r.inflight = map[string]int{}
+	}
+	if r.inflight[obj.Namespace] >= r.MaxRequestsPerNamespace {
+		spread := time.Duration(renewal.Seed(obj.Namespace, obj.Name)%1000) * namespaceRetry / 1000
+		return &failure.Throttled{Msg: "every token request slot of namespace " + obj.Namespace + " is in use", RetryAfter: namespaceRetry + spread}
+	}
+	r.inflight[obj.Namespace]++
+	return nil
+}
+
+func (r *Reconciler) release(ns string) {
+	if r.MaxRequestsPerNamespace <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inflight[ns]--; r.inflight[ns] <= 0 {
+		delete(r.inflight, ns)
+	}
 }
 
 // forget drops what is kept in memory for a deleted object.

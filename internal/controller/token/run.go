@@ -177,7 +177,7 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 			o.repaired, o.err = r.Writer.Sync(ctx, obj, t)
 		}
 		if o.err == nil {
-			o.err = r.release(ctx, obj)
+			o.err = r.releasePrevious(ctx, obj)
 		}
 		return o
 	}
@@ -206,7 +206,7 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 	}
 	r.setPending(obj, nil)
 	o.issued, o.held, o.current = got, got.token, true
-	o.err = r.release(ctx, obj)
+	o.err = r.releasePrevious(ctx, obj)
 	return o
 }
 
@@ -232,9 +232,9 @@ func (r *Reconciler) keepInSync(ctx context.Context, obj *v1alpha1.OAuthClientTo
 	}
 }
 
-// release lets go of the Secret obj wrote before a retarget, once the
-// token is in the new one.
-func (r *Reconciler) release(ctx context.Context, obj *v1alpha1.OAuthClientToken) error {
+// releasePrevious lets go of the Secret obj wrote before a retarget, once
+// the token is in the new one.
+func (r *Reconciler) releasePrevious(ctx context.Context, obj *v1alpha1.OAuthClientToken) error {
 	old := obj.Status.SecretName
 	if old == "" || old == obj.TargetName() {
 		return nil

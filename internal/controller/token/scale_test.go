@@ -87,16 +87,27 @@ func (c *countingReader) of(name string) int {
 }
 
 func startController(t *testing.T, ns string) *controllerRun {
+	return startControllerWith(t, []string{ns}, nil)
+}
+
+// startControllerWith runs the controller for namespaces, with tune
+// adjusting the reconciler and its options before it starts.
+func startControllerWith(t *testing.T, namespaces []string, tune func(*Reconciler, *crcontroller.Options)) *controllerRun {
 	t.Helper()
+	ns := namespaces[0]
+	defaults := map[string]cache.Config{}
+	for _, n := range namespaces {
+		defaults[n] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testScheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}),
+		Cache:   CacheOptions(cache.Options{DefaultNamespaces: defaults}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := index.New(cfg, index.Options{Scheme: testScheme, Namespaces: []string{ns}})
+	x, err := index.New(cfg, index.Options{Scheme: testScheme, Namespaces: namespaces})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +126,11 @@ func startController(t *testing.T, ns string) *controllerRun {
 	run.r.Tokens = &oauth.Client{HTTPClient: httpClient}
 	run.r.Jitter = true
 	// Each test runs its own manager: the controller name repeats.
-	if err := run.r.SetupWithManager(ctx, mgr, x, crcontroller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
+	opts := crcontroller.Options{SkipNameValidation: ptr.To(true)}
+	if tune != nil {
+		tune(run.r, &opts)
+	}
+	if err := run.r.SetupWithManager(ctx, mgr, x, opts); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
