@@ -95,10 +95,14 @@ bench-smoke: BENCH_ARGS = -smoke
 bench-smoke: bench ## Run the benchmark at N=50 with 500 unrelated Secrets, enforcing the count targets (CI; about a minute).
 
 FUZZTIME ?= 30s
+# Sequences the model test runs in make fuzz (make test runs 6).
+MODEL_CHECKS ?= 200
 .PHONY: fuzz
-fuzz: ## Fuzz token response parsing and JWT expiry reading (FUZZTIME each, default 30s).
+fuzz: ## Fuzz token response parsing and JWT expiry reading (FUZZTIME each, default 30s), and run the model test longer (MODEL_CHECKS sequences).
 	$(GO) test ./internal/oauth/ -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/oauth/ -run '^$$' -fuzz '^FuzzJWTExpiry$$' -fuzztime $(FUZZTIME)
+	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
+		TOKENSYNC_MODEL_CHECKS=$(MODEL_CHECKS) $(GO) test ./internal/controller/token/ -run '^TestModel$$' -count=1 -rapid.steps=60 -timeout 60m
 
 .PHONY: demo
 demo: build ## Start a throwaway control plane and token endpoint, run the manager, and watch a token rotate.

@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,6 +84,54 @@ func TestEveryReasonIsInTheConceptsTable(t *testing.T) {
 	for _, r := range reasons(t) {
 		if !strings.Contains(doc, "| `"+r+"` |") {
 			t.Errorf("docs/concepts.md's reasons table has no row for %s", r)
+		}
+	}
+}
+
+// TestCitedTestsExist checks that every test the documentation names
+// (`TestXxx` or `FuzzXxx` in backquotes) is a function of some _test.go
+// file of the repository, so that a renamed or deleted test cannot leave
+// docs/reliability.md promising a proof that no longer runs.
+func TestCitedTestsExist(t *testing.T) {
+	defined := map[string]bool{}
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "bin" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
+				defined[fn.Name.Name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cited := regexp.MustCompile("`((?:Test|Fuzz)[A-Z][A-Za-z0-9_]*)")
+	for _, doc := range []string{"reliability.md", "security.md", "development.md", "performance.md"} {
+		b, err := os.ReadFile(filepath.Join(root, "docs", doc))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range cited.FindAllStringSubmatch(string(b), -1) {
+			if !defined[m[1]] {
+				t.Errorf("docs/%s cites %s, which no test file defines", doc, m[1])
+			}
 		}
 	}
 }

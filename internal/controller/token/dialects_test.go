@@ -156,6 +156,20 @@ func TestRefreshTokensCanBeTurnedOff(t *testing.T) {
 	if err := k8sClient.Get(h.ctx, keyIn(h.ns, "rt-tokensync-state"), s); err == nil {
 		t.Fatal("a state Secret was written with useRefreshToken false")
 	}
+
+	// Turned on, then off again: the state Secret kept meanwhile goes at
+	// the next renewal.
+	on := true
+	h.edit("rt", func(o *v1alpha1.OAuthClientToken) { o.Spec.Refresh.UseRefreshToken = &on })
+	h.clock.Step(401 * time.Second)
+	h.reconcile(o.Name)
+	h.secret("rt-tokensync-state")
+	h.edit("rt", func(o *v1alpha1.OAuthClientToken) { o.Spec.Refresh.UseRefreshToken = &off })
+	h.clock.Step(401 * time.Second)
+	h.reconcile(o.Name)
+	if h.secretOrNil("rt-tokensync-state") != nil {
+		t.Fatal("the state Secret stayed after refresh tokens were turned off")
+	}
 }
 
 func TestPasswordGrantFromCredentialsSecret(t *testing.T) {

@@ -102,6 +102,10 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 		if tok.RefreshExpiresIn > 0 {
 			refreshExpires = tok.ReceivedAt.Add(tok.RefreshExpiresIn)
 		}
+	} else {
+		// A state Secret kept from before refresh tokens were turned off
+		// goes (the index says whether there is one).
+		state.Exists = true
 	}
 	if err := r.Writer.SaveRefresh(ctx, obj, in.ConfigHash, refresh, refreshExpires, state); err != nil {
 		return nil, err
