@@ -514,40 +514,13 @@ func upToDate(live *corev1.Secret, ac *corev1ac.SecretApplyConfiguration, obj *v
 	return wantRef == hasRef
 }
 
-// liveOf is the Secret an apply returned.
+// liveOf is the Secret an apply returned (controller-runtime fills the
+// apply configuration in from the answer): the configuration and the
+// Secret share their JSON form.
 func liveOf(ac *corev1ac.SecretApplyConfiguration) *corev1.Secret {
 	s := &corev1.Secret{}
-	if ac.Name != nil {
-		s.Name = *ac.Name
-	}
-	if ac.Namespace != nil {
-		s.Namespace = *ac.Namespace
-	}
-	if ac.ResourceVersion != nil {
-		s.ResourceVersion = *ac.ResourceVersion
-	}
-	if ac.UID != nil {
-		s.UID = *ac.UID
-	}
-	if ac.Type != nil {
-		s.Type = *ac.Type
-	}
-	s.Labels, s.Annotations, s.Data = ac.Labels, ac.Annotations, ac.Data
-	for _, r := range ac.OwnerReferences {
-		ref := metav1.OwnerReference{Controller: r.Controller, BlockOwnerDeletion: r.BlockOwnerDeletion}
-		if r.UID != nil {
-			ref.UID = *r.UID
-		}
-		if r.Kind != nil {
-			ref.Kind = *r.Kind
-		}
-		if r.Name != nil {
-			ref.Name = *r.Name
-		}
-		if r.APIVersion != nil {
-			ref.APIVersion = *r.APIVersion
-		}
-		s.OwnerReferences = append(s.OwnerReferences, ref)
+	if b, err := json.Marshal(ac); err == nil {
+		_ = json.Unmarshal(b, s)
 	}
 	return s
 }
