@@ -71,6 +71,17 @@ const (
 	// ReasonTLSConfigInvalid (Stalled): the CA bundle or client certificate
 	// of provider.tls is missing or unusable.
 	ReasonTLSConfigInvalid = "TLSConfigInvalid"
+	// ReasonServiceAccountNotFound (Stalled): the ServiceAccount of
+	// spec.serviceAccount does not exist.
+	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
+	// ReasonServiceAccountNotAllowed (Stalled): the ServiceAccount does not
+	// carry the annotation oauth.tokensync.io/allow-token-requests: "true",
+	// or the TokenRequest API refused its token.
+	ReasonServiceAccountNotAllowed = "ServiceAccountNotAllowed"
+	// ReasonSubjectTokenNotReady (Reconciling): the OAuthClientToken whose
+	// token is the subject of a chained exchange holds no valid token yet.
+	// Retried when it gets one.
+	ReasonSubjectTokenNotReady = "SubjectTokenNotReady"
 
 	// ReasonTokenEndpointUnavailable (Reconciling): a transient failure
 	// reaching the endpoint (timeout, connection refused, 5xx, 429). Retried
@@ -166,6 +177,10 @@ const (
 	// RefreshExpiresAtAnnotation records, on the state Secret, when the
 	// refresh token expires (absent when the endpoint did not say).
 	RefreshExpiresAtAnnotation = "oauth.tokensync.io/refresh-expires-at"
+	// NotAfterAnnotation records, on a target Secret, the expiry of what a
+	// token was obtained with (the subject of a token exchange): it is
+	// renewed before then, whatever its own lifetime.
+	NotAfterAnnotation = "oauth.tokensync.io/not-after"
 	// StateOfAnnotation marks a state Secret with the name of the target
 	// Secret it belongs to.
 	StateOfAnnotation = "oauth.tokensync.io/state-of"

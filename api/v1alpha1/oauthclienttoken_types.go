@@ -6,7 +6,7 @@ import (
 )
 
 // AuthMethod is how the client authenticates to the token endpoint.
-// +kubebuilder:validation:Enum=Auto;ClientSecretBasic;ClientSecretPost;PrivateKeyJWT;TLSClientAuth
+// +kubebuilder:validation:Enum=Auto;ClientSecretBasic;ClientSecretPost;PrivateKeyJWT;TLSClientAuth;ServiceAccountAssertion;None
 type AuthMethod string
 
 const (
@@ -27,6 +27,17 @@ const (
 	// of provider.tls.clientCertificateSecretRef (RFC 8705 tls_client_auth);
 	// only client_id is sent in the body.
 	AuthMethodTLSClientAuth AuthMethod = "TLSClientAuth"
+	// AuthMethodServiceAccountAssertion authenticates with a Kubernetes
+	// ServiceAccount token (spec.serviceAccount, from the TokenRequest API)
+	// as the client assertion (RFC 7523 section 2.2), for identity
+	// providers that trust the cluster's service-account issuer (federated
+	// client authentication, workload identity federation). No secret is
+	// stored or sent.
+	AuthMethodServiceAccountAssertion AuthMethod = "ServiceAccountAssertion"
+	// AuthMethodNone sends no client authentication (a public client), only
+	// the client id when one is set: for token exchanges whose subject
+	// token is all the endpoint needs.
+	AuthMethodNone AuthMethod = "None"
 )
 
 // HeaderValue is the value of an HTTP request header: one line.
@@ -49,7 +60,7 @@ type AnnotationValue string
 type DataTemplate string
 
 // Grant is the OAuth 2.0 grant used to obtain a token.
-// +kubebuilder:validation:Enum=ClientCredentials;Password
+// +kubebuilder:validation:Enum=ClientCredentials;Password;TokenExchange
 type Grant string
 
 const (
@@ -60,6 +71,10 @@ const (
 	// 6749 section 4.3), for providers that require it; username and
 	// password come from the credentials Secret.
 	GrantPassword Grant = "Password"
+	// GrantTokenExchange is the token exchange of RFC 8693: a subject token
+	// (the ServiceAccount's, or the token another OAuthClientToken holds)
+	// is exchanged for the token written. See provider.tokenExchange.
+	GrantTokenExchange Grant = "TokenExchange"
 )
 
 // RequestFormat is how the token request body is encoded.
@@ -123,6 +138,74 @@ const (
 	TokenTypeKey   = "token_type"
 	ExpiresAtKey   = "expires_at"
 )
+
+// AllowTokenRequestsAnnotation must be "true" on a ServiceAccount for
+// tokensync to request tokens for it: naming a ServiceAccount in an
+// OAuthClientToken does not by itself let anyone mint its tokens.
+const AllowTokenRequestsAnnotation = "oauth.tokensync.io/allow-token-requests"
+
+// ServiceAccountCredential names a ServiceAccount of the object's namespace
+// whose tokens, obtained from the TokenRequest API, are the credential: as
+// the client assertion (authMethod ServiceAccountAssertion) or the subject
+// of a token exchange (grant TokenExchange). The ServiceAccount must carry
+// the annotation oauth.tokensync.io/allow-token-requests: "true".
+type ServiceAccountCredential struct {
+	// name of the ServiceAccount, in the OAuthClientToken's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// audience of the ServiceAccount token (its aud claim). Defaults to
+	// provider.tokenURL, or provider.issuerURL when that is set.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Audience string `json:"audience,omitempty"`
+
+	// expirationSeconds is the lifetime asked for the ServiceAccount token:
+	// at least 600 (the API server's minimum), at most 86400. Defaults to
+	// 600. A token exchanged for it is renewed before it expires.
+	// +optional
+	// +kubebuilder:validation:Minimum=600
+	// +kubebuilder:validation:Maximum=86400
+	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
+}
+
+// TokenExchangeSpec configures grant TokenExchange (RFC 8693).
+type TokenExchangeSpec struct {
+	// subjectTokenRef names another OAuthClientToken of this namespace whose
+	// token (the access token its target Secret holds) is the subject
+	// token: a chained exchange. When unset, the subject token is the
+	// ServiceAccount token of spec.serviceAccount.
+	// +optional
+	SubjectTokenRef *LocalObjectReference `json:"subjectTokenRef,omitempty"`
+
+	// subjectTokenType is sent as subject_token_type. Defaults to
+	// urn:ietf:params:oauth:token-type:jwt for a ServiceAccount token and
+	// urn:ietf:params:oauth:token-type:access_token for another object's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[\x21-\x7E]+$`
+	SubjectTokenType string `json:"subjectTokenType,omitempty"`
+
+	// requestedTokenType is sent as requested_token_type when set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[\x21-\x7E]+$`
+	RequestedTokenType string `json:"requestedTokenType,omitempty"`
+}
+
+// LocalObjectReference names an object of the OAuthClientToken's namespace.
+type LocalObjectReference struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
 
 // CredentialsReference names the Secret holding the OAuth client credentials.
 // The Secret is always read from the namespace of the OAuthClientToken.
@@ -309,6 +392,7 @@ type ResponseFields struct {
 // +kubebuilder:validation:XValidation:rule="has(self.tokenURL) != has(self.issuerURL)",message="set exactly one of tokenURL and issuerURL"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || self.authMethod == 'PrivateKeyJWT'",message="clientAssertion is only used with authMethod PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="self.authMethod != 'TLSClientAuth' || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="authMethod TLSClientAuth needs tls.clientCertificateSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenExchange) || self.grant == 'TokenExchange'",message="tokenExchange is only used with grant TokenExchange"
 type ProviderSpec struct {
 	// tokenURL is the absolute URL of the token endpoint, path parameters
 	// included (e.g. https://api.example.com/auth/brands/liberty/token); it
@@ -432,6 +516,19 @@ type ProviderSpec struct {
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
 
+	// clientID is the client id, for clients with no credentials Secret
+	// (authMethod ServiceAccountAssertion or None). It is not a secret. A
+	// credentials Secret's client id, when there is one, takes precedence.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[\x20-\x7E]+$`
+	ClientID string `json:"clientID,omitempty"`
+
+	// tokenExchange configures grant TokenExchange.
+	// +optional
+	TokenExchange *TokenExchangeSpec `json:"tokenExchange,omitempty"`
+
 	// timeout bounds each token request. Defaults to 10s; at most 5m.
 	// +optional
 	// +kubebuilder:default="10s"
@@ -554,10 +651,19 @@ type RefreshSpec struct {
 }
 
 // OAuthClientTokenSpec defines the desired state of OAuthClientToken.
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsRef) || self.provider.authMethod in ['ServiceAccountAssertion', 'None']",message="credentialsRef is required, except with authMethod ServiceAccountAssertion or None"
+// +kubebuilder:validation:XValidation:rule="has(self.serviceAccount) || (self.provider.authMethod != 'ServiceAccountAssertion' && (self.provider.grant != 'TokenExchange' || (has(self.provider.tokenExchange) && has(self.provider.tokenExchange.subjectTokenRef))))",message="serviceAccount is required with authMethod ServiceAccountAssertion, and with grant TokenExchange unless tokenExchange.subjectTokenRef is set"
 type OAuthClientTokenSpec struct {
 	// credentialsRef names the Secret holding the client credentials.
-	// +required
-	CredentialsRef CredentialsReference `json:"credentialsRef"`
+	// Required, except with authMethod ServiceAccountAssertion or None.
+	// +optional
+	CredentialsRef *CredentialsReference `json:"credentialsRef,omitempty"`
+
+	// serviceAccount names a ServiceAccount whose tokens are the
+	// credential, with no secret stored: the client assertion of authMethod
+	// ServiceAccountAssertion, or the subject of grant TokenExchange.
+	// +optional
+	ServiceAccount *ServiceAccountCredential `json:"serviceAccount,omitempty"`
 
 	// provider describes the token endpoint.
 	// +required
@@ -640,6 +746,11 @@ type OAuthClientTokenStatus struct {
 	// +optional
 	LastGrant string `json:"lastGrant,omitempty"`
 
+	// issuedTokenType is the issued_token_type of the last token exchange
+	// (RFC 8693), e.g. urn:ietf:params:oauth:token-type:access_token.
+	// +optional
+	IssuedTokenType string `json:"issuedTokenType,omitempty"`
+
 	// tokenType is the token type the endpoint returned, e.g. Bearer.
 	// +optional
 	TokenType string `json:"tokenType,omitempty"`
@@ -701,7 +812,7 @@ type OAuthClientTokenStatus struct {
 // +kubebuilder:printcolumn:name="Renew At",type=string,JSONPath=`.status.renewAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
-// +kubebuilder:validation:XValidation:rule="self.spec.credentialsRef.name != (has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name)",message="the target Secret must not be the credentials Secret"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsRef) || self.spec.credentialsRef.name != (has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name)",message="the target Secret must not be the credentials Secret"
 type OAuthClientToken struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -1,5 +1,5 @@
-// Package index knows which Secrets and ConfigMaps exist, and at which
-// resourceVersion, in the namespaces the manager watches, while keeping
+// Package index knows which Secrets, ConfigMaps and ServiceAccounts exist,
+// and at which resourceVersion, in the namespaces the manager watches, while keeping
 // nothing else of them: a controller-runtime cache of metadata-only
 // informers whose transform drops everything but the name, namespace and
 // resourceVersion (cert-manager's memory-management design does the same
@@ -35,8 +35,11 @@ import (
 )
 
 var (
-	secretType    = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
-	configMapType = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	secretType         = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	configMapType      = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	serviceAccountType = metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}
+	// kinds are the kinds indexed.
+	kinds = []metav1.TypeMeta{secretType, configMapType, serviceAccountType}
 )
 
 // Index is the metadata index. Start it (it is a manager.Runnable) before
@@ -98,7 +101,7 @@ func slim(obj any) (any, error) {
 
 // Start starts the informers and blocks until ctx ends.
 func (x *Index) Start(ctx context.Context) error {
-	for _, t := range []metav1.TypeMeta{secretType, configMapType} {
+	for _, t := range kinds {
 		if _, err := x.cache.GetInformer(ctx, &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
 			return fmt.Errorf("starting the %s index: %w", t.Kind, err)
 		}
@@ -142,6 +145,12 @@ func (x *Index) Secret(key types.NamespacedName) (string, bool) {
 // exists.
 func (x *Index) ConfigMap(key types.NamespacedName) (string, bool) {
 	return x.lookup(configMapType, key)
+}
+
+// ServiceAccount returns the resourceVersion of ServiceAccount key, and
+// whether it exists.
+func (x *Index) ServiceAccount(key types.NamespacedName) (string, bool) {
+	return x.lookup(serviceAccountType, key)
 }
 
 // Begin marks Secret key as being written by the reconciler.
@@ -214,12 +223,12 @@ func (x *Index) forget(key types.NamespacedName) {
 // Mapper maps an object event to the reconcile requests it affects.
 type Mapper func(ctx context.Context, kind string, key types.NamespacedName) []reconcile.Request
 
-// Sources returns the event sources of Secrets and ConfigMaps for a
-// controller: each event is mapped by m, except the events of the
-// reconciler's own Secret writes.
+// Sources returns the event sources of Secrets, ConfigMaps and
+// ServiceAccounts for a controller: each event is mapped by m, except the
+// events of the reconciler's own Secret writes.
 func (x *Index) Sources(m Mapper) []source.Source {
 	var out []source.Source
-	for _, t := range []metav1.TypeMeta{secretType, configMapType} {
+	for _, t := range kinds {
 		kind := t.Kind
 		enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
 			for _, r := range m(ctx, kind, client.ObjectKeyFromObject(o)) {

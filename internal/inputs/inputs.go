@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,6 +32,10 @@ type Inputs struct {
 	Username, Password     string
 	PrivateKey             []byte
 	TLS                    *oauth.TLSConfig
+	// Subject is the token of another OAuthClientToken, the subject of a
+	// chained token exchange, and SubjectExpiresAt when it expires.
+	Subject          string
+	SubjectExpiresAt time.Time
 	// ConfigHash digests the provider spec and every value above.
 	ConfigHash string
 	// Version digests the provider spec, the references and the
@@ -42,8 +47,10 @@ type Inputs struct {
 type Kind string
 
 const (
-	SecretKind    Kind = "Secret"
-	ConfigMapKind Kind = "ConfigMap"
+	SecretKind           Kind = "Secret"
+	ConfigMapKind        Kind = "ConfigMap"
+	ServiceAccountKind   Kind = "ServiceAccount"
+	OAuthClientTokenKind Kind = "OAuthClientToken"
 )
 
 // Ref is an object an input is read from.
@@ -56,6 +63,11 @@ type Ref struct {
 // watch, and whether it exists.
 type Versions func(kind Kind, key types.NamespacedName) (rv string, exists bool)
 
+// SubjectReader returns the token another OAuthClientToken of namespace
+// ns holds (the subject of a chained exchange), when it expires, and the
+// version of that token (anything that changes when it does).
+type SubjectReader func(ctx context.Context, ns, name string) (token string, expiresAt time.Time, version string, err error)
+
 // Reader reads inputs.
 type Reader struct {
 	// API reads directly from the API server, so that credentials never
@@ -63,11 +75,23 @@ type Reader struct {
 	API client.Reader
 	// Versions, when set, lets Version answer without reading.
 	Versions Versions
+	// Subjects reads the subject tokens of chained exchanges.
+	Subjects SubjectReader
 }
 
-// Refs lists the objects obj's inputs come from, credentials first.
+// Refs lists the objects obj's inputs come from: the credentials Secret,
+// the ServiceAccount, the subject of a chained exchange, the TLS material.
 func Refs(obj *v1alpha1.OAuthClientToken) []Ref {
-	refs := []Ref{{SecretKind, obj.Spec.CredentialsRef.Name}}
+	var refs []Ref
+	if c := obj.Spec.CredentialsRef; c != nil {
+		refs = append(refs, Ref{SecretKind, c.Name})
+	}
+	if sa := obj.Spec.ServiceAccount; sa != nil && UsesServiceAccount(obj) {
+		refs = append(refs, Ref{ServiceAccountKind, sa.Name})
+	}
+	if s := subjectRef(obj); s != "" {
+		refs = append(refs, Ref{OAuthClientTokenKind, s})
+	}
 	if t := obj.Spec.Provider.TLS; t != nil {
 		if ca := t.CABundle; ca != nil {
 			switch {
@@ -103,14 +127,36 @@ func (r *Reader) Version(obj *v1alpha1.OAuthClientToken) (string, bool) {
 	return version(obj, rvs), true
 }
 
-// version digests the provider spec, the credentials reference and the
-// resourceVersions of the objects of Refs(obj), in that order.
+// UsesServiceAccount reports whether obj's requests need a ServiceAccount
+// token: as the client assertion, or as the subject of an exchange.
+func UsesServiceAccount(obj *v1alpha1.OAuthClientToken) bool {
+	p := obj.Spec.Provider
+	return p.AuthMethod == v1alpha1.AuthMethodServiceAccountAssertion ||
+		(p.Grant == v1alpha1.GrantTokenExchange && subjectRef(obj) == "")
+}
+
+// subjectRef is the OAuthClientToken whose token is the subject of obj's
+// chained exchange, "" when there is none.
+func subjectRef(obj *v1alpha1.OAuthClientToken) string {
+	p := obj.Spec.Provider
+	if p.Grant == v1alpha1.GrantTokenExchange && p.TokenExchange != nil && p.TokenExchange.SubjectTokenRef != nil {
+		return p.TokenExchange.SubjectTokenRef.Name
+	}
+	return ""
+}
+
+// specOf is what the inputs of obj depend on in its spec.
+func specOf(obj *v1alpha1.OAuthClientToken) []byte {
+	b, _ := json.Marshal([]any{&obj.Spec.Provider, obj.Spec.CredentialsRef, obj.Spec.ServiceAccount}) // strings, maps and slices: cannot fail
+	return b
+}
+
+// version digests the spec the inputs depend on and the versions of the
+// objects of Refs(obj), in that order.
 func version(obj *v1alpha1.OAuthClientToken, rvs []string) string {
 	h := sha256.New()
-	p, _ := json.Marshal(&obj.Spec.Provider) // strings, maps and slices: cannot fail
-	ref, _ := json.Marshal(&obj.Spec.CredentialsRef)
-	h.Write([]byte("tokensync/inputs/v2\x00"))
-	for _, b := range append([][]byte{p, ref}, toBytes(rvs)...) {
+	h.Write([]byte("tokensync/inputs/v3\x00"))
+	for _, b := range append([][]byte{specOf(obj)}, toBytes(rvs)...) {
 		fmt.Fprintf(h, "%d:", len(b))
 		h.Write(b)
 	}
@@ -130,11 +176,10 @@ func toBytes(ss []string) [][]byte {
 // Secret means the token there was obtained with other inputs. SHA-256 is
 // one-way; the digest is stored only on the target Secret, whose readers
 // already hold the token those inputs produce.
-func configHash(spec *v1alpha1.ProviderSpec, in *Inputs) string {
+func configHash(obj *v1alpha1.OAuthClientToken, in *Inputs) string {
 	h := sha256.New()
-	p, _ := json.Marshal(spec) // as in version: cannot fail
-	h.Write([]byte("tokensync/config/v2\x00"))
-	fields := [][]byte{p, []byte(in.ClientID), []byte(in.ClientSecret), []byte(in.Username), []byte(in.Password), in.PrivateKey}
+	h.Write([]byte("tokensync/config/v3\x00"))
+	fields := [][]byte{specOf(obj), []byte(in.ClientID), []byte(in.ClientSecret), []byte(in.Username), []byte(in.Password), in.PrivateKey, []byte(in.Subject)}
 	if in.TLS != nil {
 		fields = append(fields, in.TLS.CAPEM, in.TLS.CertPEM, in.TLS.KeyPEM)
 	}
@@ -147,24 +192,75 @@ func configHash(spec *v1alpha1.ProviderSpec, in *Inputs) string {
 
 // needsSecret reports whether the auth method sends a client secret.
 func needsSecret(m v1alpha1.AuthMethod) bool {
-	return m != v1alpha1.AuthMethodPrivateKeyJWT && m != v1alpha1.AuthMethodTLSClientAuth
+	switch m {
+	case v1alpha1.AuthMethodPrivateKeyJWT, v1alpha1.AuthMethodTLSClientAuth, v1alpha1.AuthMethodServiceAccountAssertion, v1alpha1.AuthMethodNone:
+		return false
+	}
+	return true
 }
 
-// Read reads obj's credentials and TLS material with direct GETs.
+// needsClientID reports whether the auth method must send a client id.
+func needsClientID(m v1alpha1.AuthMethod) bool {
+	return m != v1alpha1.AuthMethodServiceAccountAssertion && m != v1alpha1.AuthMethodNone
+}
+
+// Read reads obj's credentials, ServiceAccount, exchange subject and TLS
+// material with direct GETs, in the order of Refs.
 func (r *Reader) Read(ctx context.Context, obj *v1alpha1.OAuthClientToken) (*Inputs, error) {
-	in := &Inputs{}
-	credRV, err := r.readCredentials(ctx, obj, in)
-	if err != nil {
-		return nil, err
+	in := &Inputs{ClientID: obj.Spec.Provider.ClientID}
+	var rvs []string
+	if obj.Spec.CredentialsRef != nil {
+		rv, err := r.readCredentials(ctx, obj, in)
+		if err != nil {
+			return nil, err
+		}
+		rvs = append(rvs, rv)
+	} else if in.ClientID == "" && needsClientID(obj.Spec.Provider.AuthMethod) {
+		return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "set credentialsRef or provider.clientID")
 	}
-	rvs := []string{credRV}
+	if UsesServiceAccount(obj) {
+		rv, err := r.checkServiceAccount(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		rvs = append(rvs, rv)
+	}
+	if name := subjectRef(obj); name != "" {
+		if r.Subjects == nil {
+			return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "chained token exchange is not available")
+		}
+		tok, exp, v, err := r.Subjects(ctx, obj.Namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		in.Subject, in.SubjectExpiresAt = tok, exp
+		rvs = append(rvs, v)
+	}
 	tlsRVs, err := r.readTLS(ctx, obj, in)
 	if err != nil {
 		return nil, err
 	}
-	in.ConfigHash = configHash(&obj.Spec.Provider, in)
+	in.ConfigHash = configHash(obj, in)
 	in.Version = version(obj, append(rvs, tlsRVs...))
 	return in, nil
+}
+
+// checkServiceAccount reads the ServiceAccount obj names and checks that
+// it allows token requests; it returns its resourceVersion.
+func (r *Reader) checkServiceAccount(ctx context.Context, obj *v1alpha1.OAuthClientToken) (string, error) {
+	name := obj.Spec.ServiceAccount.Name
+	sa := &corev1.ServiceAccount{}
+	if err := r.API.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, sa); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", failure.NewStalled(v1alpha1.ReasonServiceAccountNotFound, "ServiceAccount %s not found", name)
+		}
+		return "", fmt.Errorf("reading ServiceAccount %s: %w", name, err)
+	}
+	if sa.Annotations[v1alpha1.AllowTokenRequestsAnnotation] != "true" {
+		return "", failure.NewStalled(v1alpha1.ReasonServiceAccountNotAllowed,
+			"ServiceAccount %s does not allow tokensync to request its tokens: annotate it with %s=true (whoever may annotate it decides)", name, v1alpha1.AllowTokenRequestsAnnotation)
+	}
+	return sa.ResourceVersion, nil
 }
 
 func keyOr(k, def string) string {
@@ -175,7 +271,7 @@ func keyOr(k, def string) string {
 }
 
 func (r *Reader) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *Inputs) (string, error) {
-	ref := obj.Spec.CredentialsRef
+	ref := *obj.Spec.CredentialsRef
 	p := obj.Spec.Provider
 	s := &corev1.Secret{}
 	if err := r.API.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, s); err != nil {
@@ -188,7 +284,12 @@ func (r *Reader) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientT
 		key string
 		dst *string
 	}
-	wants := []want{{keyOr(ref.ClientIDKey, v1alpha1.DefaultClientIDKey), &in.ClientID}}
+	// The client id: the Secret's when it has one, else provider.clientID.
+	var wants []want
+	idKey := keyOr(ref.ClientIDKey, v1alpha1.DefaultClientIDKey)
+	if _, ok := s.Data[idKey]; ok || (in.ClientID == "" && needsClientID(p.AuthMethod)) {
+		wants = append(wants, want{idKey, &in.ClientID})
+	}
 	if needsSecret(p.AuthMethod) {
 		wants = append(wants, want{keyOr(ref.ClientSecretKey, v1alpha1.DefaultClientSecretKey), &in.ClientSecret})
 	}

@@ -12,7 +12,7 @@ import (
 func object() *v1alpha1.OAuthClientToken {
 	o := &v1alpha1.OAuthClientToken{}
 	o.Namespace = "ns"
-	o.Spec.CredentialsRef.Name = "creds"
+	o.Spec.CredentialsRef = &v1alpha1.CredentialsReference{Name: "creds"}
 	o.Spec.Provider.TokenURL = "https://auth.example.com/token"
 	o.Spec.Provider.TLS = &v1alpha1.TLSSpec{
 		CABundle:                   &v1alpha1.CABundleSource{ConfigMapRef: &v1alpha1.KeySelector{Name: "ca"}},
@@ -68,7 +68,7 @@ func TestRefsAndVersion(t *testing.T) {
 func TestConfigHash(t *testing.T) {
 	o := object()
 	base := &Inputs{ClientID: "id", ClientSecret: "secret", TLS: &oauth.TLSConfig{CAPEM: []byte("ca"), CertPEM: []byte("cert"), KeyPEM: []byte("key")}}
-	h := configHash(&o.Spec.Provider, base)
+	h := configHash(o, base)
 	for name, change := range map[string]func(*Inputs){
 		"client id":     func(in *Inputs) { in.ClientID = "other" },
 		"client secret": func(in *Inputs) { in.ClientSecret = "other" },
@@ -76,12 +76,13 @@ func TestConfigHash(t *testing.T) {
 		"certificate":   func(in *Inputs) { in.TLS.CertPEM = []byte("other") },
 		"key":           func(in *Inputs) { in.TLS.KeyPEM = []byte("other") },
 		"boundary":      func(in *Inputs) { in.ClientID, in.ClientSecret = "ids", "ecret" },
+		"subject":       func(in *Inputs) { in.Subject = "another subject token" },
 	} {
 		in := *base
 		tls := *base.TLS
 		in.TLS = &tls
 		change(&in)
-		if configHash(&o.Spec.Provider, &in) == h {
+		if configHash(o, &in) == h {
 			t.Errorf("a change of the %s leaves the config hash unchanged", name)
 		}
 	}

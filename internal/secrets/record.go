@@ -40,6 +40,11 @@ type Token struct {
 	// InputsVersion digests the versions of the objects those inputs were
 	// read from (see inputs.Version).
 	InputsVersion string
+	// NotAfter, when set, is when what the token was obtained with expires
+	// (the subject of a token exchange): it is renewed before then.
+	NotAfter time.Time
+	// IssuedTokenType is the issued_token_type of a token exchange.
+	IssuedTokenType string
 }
 
 // Signer signs and verifies the records on target Secrets with HMAC-SHA256.
@@ -83,6 +88,9 @@ func (s *Signer) recordAnnotations(ns, name, owner string, tok *Token, contentHa
 	if !tok.RenewAt.IsZero() {
 		a[v1alpha1.RenewAtAnnotation] = stamp(tok.RenewAt)
 	}
+	if !tok.NotAfter.IsZero() {
+		a[v1alpha1.NotAfterAnnotation] = stamp(tok.NotAfter)
+	}
 	a[v1alpha1.SignatureAnnotation] = s.mac(ns, name, a)
 	return a
 }
@@ -93,6 +101,7 @@ var signed = []string{
 	v1alpha1.OwnerAnnotation, v1alpha1.ConfigHashAnnotation, v1alpha1.InputsVersionAnnotation,
 	v1alpha1.TokenHashAnnotation, v1alpha1.DataHashAnnotation, v1alpha1.TokenTypeAnnotation,
 	v1alpha1.IssuedAtAnnotation, v1alpha1.ExpiresAtAnnotation, v1alpha1.ExpirySourceAnnotation,
+	v1alpha1.NotAfterAnnotation,
 }
 
 func (s *Signer) mac(ns, name string, a map[string]string) string {
@@ -138,6 +147,13 @@ func (s *Signer) verify(sec *corev1.Secret, owner string, tpls map[string]v1alph
 			return nil, false
 		}
 		*t = v
+	}
+	if v := a[v1alpha1.NotAfterAnnotation]; v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, false
+		}
+		tok.NotAfter = t
 	}
 	if len(tpls) > 0 {
 		tok.Data = map[string][]byte{}

@@ -55,7 +55,7 @@ func warmUp(ctx context.Context, c client.Client, tokenURL string) error {
 	o := &v1alpha1.OAuthClientToken{
 		ObjectMeta: metav1.ObjectMeta{Name: "warm-up", Namespace: nsName("bench", 0)},
 		Spec: v1alpha1.OAuthClientTokenSpec{
-			CredentialsRef: v1alpha1.CredentialsReference{Name: credsName},
+			CredentialsRef: &v1alpha1.CredentialsReference{Name: credsName},
 			Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
 		},
 	}
@@ -70,7 +70,7 @@ func createFleet(ctx context.Context, c client.Client, group string, n, workers 
 		o := &v1alpha1.OAuthClientToken{
 			ObjectMeta: metav1.ObjectMeta{Name: objName(i), Namespace: nsName(group, i)},
 			Spec: v1alpha1.OAuthClientTokenSpec{
-				CredentialsRef: v1alpha1.CredentialsReference{Name: credsName},
+				CredentialsRef: &v1alpha1.CredentialsReference{Name: credsName},
 				Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
 				Refresh:        refresh,
 			},

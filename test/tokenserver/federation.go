@@ -339,6 +339,14 @@ func (s *Server) checkExchange(id string, form map[string][]string, verified map
 	if get("subject_token") == "" || get("subject_token_type") == "" {
 		return g, badRequest("invalid_request", "a token exchange needs subject_token and subject_token_type")
 	}
+	if get("subject_token_type") == TokenTypeAccessToken && s.opts.ExchangeOwnTokens {
+		it, ok := s.validLocked(get("subject_token"))
+		if !ok {
+			return g, badRequest("invalid_grant", "the subject_token is not an unexpired token of this server")
+		}
+		g.subject, g.exchange = "token-of:"+it.ClientID, true
+		return g, nil
+	}
 	if t := get("subject_token_type"); t != TokenTypeJWT && t != TokenTypeIDToken {
 		return g, badRequest("invalid_request", "subject_token_type must be "+TokenTypeJWT+" or "+TokenTypeIDToken)
 	}

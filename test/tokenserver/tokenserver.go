@@ -151,6 +151,11 @@ type Options struct {
 	// ExchangeGrantType is the grant_type literal of token exchanges;
 	// default urn:ietf:params:oauth:grant-type:token-exchange.
 	ExchangeGrantType string
+	// ExchangeOwnTokens lets the unexpired access tokens this server issued
+	// be exchanged (subject_token_type
+	// urn:ietf:params:oauth:token-type:access_token): chained exchanges.
+	// The token issued records Subject "token-of:<client>".
+	ExchangeOwnTokens bool
 
 	// Now is the clock for issuing and expiry checks; default time.Now.
 	Now func() time.Time
@@ -388,19 +393,25 @@ func (s *Server) Issued() []IssuedToken {
 func (s *Server) Valid(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, ok := s.validLocked(token)
+	return ok
+}
+
+// validLocked returns the issued token token, when it has not expired.
+func (s *Server) validLocked(token string) (IssuedToken, bool) {
 	for _, it := range s.issued {
 		if it.AccessToken != token {
 			continue
 		}
 		if it.ExpiresIn != 0 {
-			return s.now().Before(it.IssuedAt.Add(time.Duration(it.ExpiresIn) * time.Second))
+			return it, s.now().Before(it.IssuedAt.Add(time.Duration(it.ExpiresIn) * time.Second))
 		}
 		if exp, ok := jwtExpiry(token); ok {
-			return s.now().Before(exp)
+			return it, s.now().Before(exp)
 		}
-		return true
+		return it, true
 	}
-	return false
+	return IssuedToken{}, false
 }
 
 // Start serves the Server on a loopback httptest server. The token endpoint
@@ -781,7 +792,9 @@ func (s *Server) grantTypes() []string {
 
 // exchanges reports whether token exchanges are enabled: a trusted issuer
 // and at least one policy.
-func (s *Server) exchanges() bool { return s.fed != nil && len(s.policies) > 0 }
+func (s *Server) exchanges() bool {
+	return (s.fed != nil && len(s.policies) > 0) || s.opts.ExchangeOwnTokens
+}
 
 func (s *Server) jwtLifetime() time.Duration {
 	if s.opts.JWTLifetime != 0 {

@@ -45,7 +45,7 @@ func (h *harness) createToken(name, creds string, mutate func(*v1alpha1.OAuthCli
 	o := &v1alpha1.OAuthClientToken{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
 		Spec: v1alpha1.OAuthClientTokenSpec{
-			CredentialsRef: v1alpha1.CredentialsReference{Name: creds},
+			CredentialsRef: &v1alpha1.CredentialsReference{Name: creds},
 			Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
 		},
 	}
@@ -740,7 +740,7 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		return &v1alpha1.OAuthClientToken{
 			ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: h.ns},
 			Spec: v1alpha1.OAuthClientTokenSpec{
-				CredentialsRef: v1alpha1.CredentialsReference{Name: "creds"},
+				CredentialsRef: &v1alpha1.CredentialsReference{Name: "creds"},
 				Provider:       v1alpha1.ProviderSpec{TokenURL: "https://auth.example.com/oauth/token"},
 			},
 		}

@@ -53,8 +53,23 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 			return nil, err
 		}
 	}
+	cred := credential{subject: in.Subject, notAfter: in.SubjectExpiresAt}
+	if inputs.UsesServiceAccount(obj) {
+		// A fresh ServiceAccount token for each request, from the
+		// TokenRequest API: the client assertion, or the subject.
+		saToken, saExpires, err := r.serviceAccountToken(ctx, obj, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		if obj.Spec.Provider.AuthMethod == v1alpha1.AuthMethodServiceAccountAssertion {
+			cred.assertion = saToken
+		}
+		if obj.Spec.Provider.Grant == v1alpha1.GrantTokenExchange && cred.subject == "" {
+			cred.subject, cred.notAfter = saToken, saExpires
+		}
+	}
 	started := time.Now()
-	tok, grant, err := r.request(ctx, obj, in, endpoint, &state)
+	tok, grant, err := r.request(ctx, obj, in, cred, endpoint, &state)
 	r.Metrics.ObserveRequest(endpoint, time.Since(started), err)
 	if err != nil {
 		return nil, err
@@ -62,11 +77,16 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 
 	issuedAt := now.Truncate(time.Second)
 	t := &secrets.Token{
-		AccessToken:   tok.AccessToken,
-		TokenType:     tok.TokenType,
-		IssuedAt:      issuedAt,
-		ConfigHash:    in.ConfigHash,
-		InputsVersion: in.Version,
+		AccessToken:     tok.AccessToken,
+		TokenType:       tok.TokenType,
+		IssuedAt:        issuedAt,
+		ConfigHash:      in.ConfigHash,
+		InputsVersion:   in.Version,
+		IssuedTokenType: tok.IssuedTokenType,
+	}
+	if obj.Spec.Provider.Grant == v1alpha1.GrantTokenExchange {
+		// The token never outlives its subject.
+		t.NotAfter = cred.notAfter.Truncate(time.Second)
 	}
 	switch {
 	case !tok.ExpiresAt.IsZero():
@@ -110,15 +130,24 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	if err := r.Writer.SaveRefresh(ctx, obj, in.ConfigHash, refresh, refreshExpires, state); err != nil {
 		return nil, err
 	}
-	return &obtained{token: t, scopes: tok.Scopes, grant: grant, endpoint: endpoint, force: force}, nil
+	return &obtained{token: t, scopes: tok.Scopes, grant: grant, endpoint: endpoint, force: force, issuedTokenType: tok.IssuedTokenType}, nil
+}
+
+// credential is what a request sends besides the inputs: a ServiceAccount
+// token as the client assertion, and the subject of a token exchange with
+// its expiry. Obtained for one request, never kept.
+type credential struct {
+	assertion string
+	subject   string
+	notAfter  time.Time
 }
 
 // request sends the token request: with the refresh token when one is
 // kept, and, when the endpoint refuses it for any reason, drops it (it is
 // never sent again) and sends the primary grant in the same reconcile.
-func (r *Reconciler) request(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *inputs.Inputs, endpoint string, state *secrets.Refresh) (*oauth.Token, string, error) {
+func (r *Reconciler) request(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *inputs.Inputs, cred credential, endpoint string, state *secrets.Refresh) (*oauth.Token, string, error) {
 	if state.Token != "" {
-		req := tokenRequest(obj, in, endpoint, state.Token)
+		req := tokenRequest(obj, in, cred, endpoint, state.Token)
 		tok, err := r.Tokens.Token(ctx, req)
 		if err == nil {
 			if tok.RefreshToken == "" {
@@ -138,7 +167,7 @@ func (r *Reconciler) request(ctx context.Context, obj *v1alpha1.OAuthClientToken
 		*state = secrets.Refresh{}
 		logf.FromContext(ctx).V(1).Info("refresh token refused; dropped it and using the primary grant", "code", oe.Code, "status", oe.StatusCode)
 	}
-	req := tokenRequest(obj, in, endpoint, "")
+	req := tokenRequest(obj, in, cred, endpoint, "")
 	tok, err := r.Tokens.Token(ctx, req)
 	if err != nil {
 		return nil, req.GrantType, tokenError(endpoint, err)
@@ -148,24 +177,34 @@ func (r *Reconciler) request(ctx context.Context, obj *v1alpha1.OAuthClientToken
 
 // tokenRequest builds the token request of the primary grant, or of the
 // refresh grant when refreshToken is set.
-func tokenRequest(obj *v1alpha1.OAuthClientToken, in *inputs.Inputs, endpoint, refreshToken string) oauth.Request {
+func tokenRequest(obj *v1alpha1.OAuthClientToken, in *inputs.Inputs, cred credential, endpoint, refreshToken string) oauth.Request {
 	p := obj.Spec.Provider
 	req := oauth.Request{
-		TokenURL:       endpoint,
-		AuthMethod:     oauth.AuthMethod(p.AuthMethod),
-		ClientID:       in.ClientID,
-		ClientSecret:   in.ClientSecret,
-		GrantType:      primaryGrantType(p),
-		Scopes:         p.Scopes,
-		Audience:       p.Audience,
-		Resources:      p.Resources,
-		ExtraParams:    p.ExtraParams,
-		Headers:        inputs.Headers(p.Headers),
-		Format:         oauth.Format(p.RequestFormat),
-		PrivateKeyPEM:  in.PrivateKey,
-		TLS:            in.TLS,
-		ResponseFields: responseFields(p.ResponseFields),
-		Tenant:         obj.Namespace,
+		TokenURL:        endpoint,
+		AuthMethod:      oauth.AuthMethod(p.AuthMethod),
+		ClientID:        in.ClientID,
+		ClientSecret:    in.ClientSecret,
+		GrantType:       primaryGrantType(p),
+		Scopes:          p.Scopes,
+		Audience:        p.Audience,
+		Resources:       p.Resources,
+		ExtraParams:     p.ExtraParams,
+		Headers:         inputs.Headers(p.Headers),
+		Format:          oauth.Format(p.RequestFormat),
+		PrivateKeyPEM:   in.PrivateKey,
+		TLS:             in.TLS,
+		ResponseFields:  responseFields(p.ResponseFields),
+		Tenant:          obj.Namespace,
+		ClientAssertion: cred.assertion,
+	}
+	if p.Grant == v1alpha1.GrantTokenExchange {
+		req.SubjectToken = cred.subject
+		if x := p.TokenExchange; x != nil {
+			req.SubjectTokenType, req.RequestedTokenType = x.SubjectTokenType, x.RequestedTokenType
+		}
+		if req.SubjectTokenType == "" && in.Subject != "" {
+			req.SubjectTokenType = oauth.TokenTypeAccessToken // another object's access token
+		}
 	}
 	if req.AuthMethod == "" {
 		req.AuthMethod = oauth.AuthMethodAuto
@@ -197,6 +236,8 @@ func primaryGrantType(p v1alpha1.ProviderSpec) string {
 		return p.GrantType
 	case p.Grant == v1alpha1.GrantPassword:
 		return oauth.GrantTypePassword
+	case p.Grant == v1alpha1.GrantTokenExchange:
+		return oauth.GrantTypeTokenExchange
 	default:
 		return oauth.GrantTypeClientCredentials
 	}

@@ -54,13 +54,16 @@ type TokenSource interface {
 type Reconciler struct {
 	// Client reads OAuthClientTokens from the manager's cache and patches
 	// them and their status.
-	Client    client.Client
-	Writer    *secrets.Writer
-	Inputs    *inputs.Reader
-	Tokens    TokenSource
-	Discovery inputs.Discoverer
-	URLs      inputs.URLPolicy
-	Recorder  events.EventRecorder
+	Client client.Client
+	Writer *secrets.Writer
+	Inputs *inputs.Reader
+	Tokens TokenSource
+	// ServiceAccounts obtains ServiceAccount tokens; the TokenRequest API
+	// through Client when nil.
+	ServiceAccounts ServiceAccountTokens
+	Discovery       inputs.Discoverer
+	URLs            inputs.URLPolicy
+	Recorder        events.EventRecorder
 	// Clock is injected so tests control time.
 	Clock   clock.PassiveClock
 	Metrics *metrics.Metrics

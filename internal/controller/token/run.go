@@ -65,6 +65,8 @@ type obtained struct {
 	endpoint string
 	// force is the refresh-requested-at value it was obtained for.
 	force string
+	// issuedTokenType is the issued_token_type of a token exchange.
+	issuedTokenType string
 }
 
 // forceValue is the refresh-requested-at value not yet handled, if any.
@@ -99,6 +101,7 @@ func renewalToken(obj *v1alpha1.OAuthClientToken, t *secrets.Token) *renewal.Tok
 		IssuedAt:          t.IssuedAt,
 		ExpiresAt:         t.ExpiresAt,
 		LifetimeDefaulted: t.LifetimeDefaulted,
+		NotAfter:          t.NotAfter,
 		Seed:              renewal.Seed(obj.Namespace, obj.Name, t.IssuedAt.UTC().Format(time.RFC3339)),
 	}
 }

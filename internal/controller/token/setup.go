@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -76,6 +77,12 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, x *
 				if old.TargetName() != cur.TargetName() || (old.DeletionTimestamp.IsZero() && !cur.DeletionTimestamp.IsZero()) {
 					r.enqueuePeers(ctx, q, old)
 				}
+				if !old.Status.IssuedAt.Equal(cur.Status.IssuedAt) {
+					// A new token: the exchanges it is the subject of follow.
+					for _, req := range r.tokensFor(ctx, string(inputs.OAuthClientTokenKind), client.ObjectKeyFromObject(cur)) {
+						q.Add(req)
+					}
+				}
 			},
 			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				if o, ok := e.Object.(*v1alpha1.OAuthClientToken); ok {
@@ -141,14 +148,24 @@ func (r *Reconciler) tokensFor(ctx context.Context, kind string, key types.Names
 // metadata index and signer signs the records on target Secrets. The
 // caller sets the token client and the policies.
 func NewReconciler(c client.Client, api client.Reader, x *index.Index, signer *secrets.Signer) *Reconciler {
-	return &Reconciler{
+	r := &Reconciler{
 		Client: c,
 		Writer: &secrets.Writer{Client: c, API: api, Index: x, Signer: signer},
-		Inputs: &inputs.Reader{API: api, Versions: func(kind inputs.Kind, key types.NamespacedName) (string, bool) {
-			if kind == inputs.ConfigMapKind {
+	}
+	r.Inputs = &inputs.Reader{
+		API: api,
+		Versions: func(kind inputs.Kind, key types.NamespacedName) (string, bool) {
+			switch kind {
+			case inputs.ConfigMapKind:
 				return x.ConfigMap(key)
+			case inputs.ServiceAccountKind:
+				return x.ServiceAccount(key)
+			case inputs.OAuthClientTokenKind:
+				return subjectVersion(c, key)
 			}
 			return x.Secret(key)
-		}},
+		},
+		Subjects: subjects(c, r.Writer, func() time.Time { return r.Clock.Now() }),
 	}
+	return r
 }

@@ -70,6 +70,7 @@ func (r *Reconciler) summarize(obj *v1alpha1.OAuthClientToken, o *outcome) time.
 		if o.issued != nil {
 			st.Scopes = o.issued.scopes
 			st.LastGrant = o.issued.grant
+			st.IssuedTokenType = o.issued.issuedTokenType
 		}
 		st.SecretName = obj.TargetName()
 		st.FailedAttempts = 0

@@ -29,6 +29,7 @@ import (
 	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/oauth"
 	"github.com/tokensync/tokensync/internal/secrets"
+	"github.com/tokensync/tokensync/test/testutil"
 	"github.com/tokensync/tokensync/test/tokenserver"
 )
 
@@ -44,6 +45,7 @@ var (
 	mgrAPI     client.Reader
 	idx        *index.Index
 	signer     *secrets.Signer
+	saIssuer   *testutil.ServiceAccountIssuer
 	tokenSrv   *tokenserver.Server
 	tokenURL   string
 	httpClient = oauth.NewHTTPClient()
@@ -67,13 +69,28 @@ func runSuite(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
-	var err error
+	// A ServiceAccount issuer whose tokens the test token server verifies
+	// against the API server's discovery document and keys.
+	keys, err := os.MkdirTemp("", "tokensync-sa-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(keys) }()
+	if saIssuer, err = testutil.ConfigureServiceAccountIssuer(env, keys); err != nil {
+		fmt.Fprintln(os.Stderr, "configuring the ServiceAccount issuer:", err)
+		return 1
+	}
 	cfg, err = env.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	if err := testutil.AllowAnonymousIssuerDiscovery(context.Background(), cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: testScheme})
 	if err != nil {

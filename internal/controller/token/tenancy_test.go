@@ -141,7 +141,7 @@ func TestHostileTemplates(t *testing.T) {
 		o := &v1alpha1.OAuthClientToken{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("refused-%d", i), Namespace: h.ns},
 			Spec: v1alpha1.OAuthClientTokenSpec{
-				CredentialsRef: v1alpha1.CredentialsReference{Name: "creds"},
+				CredentialsRef: &v1alpha1.CredentialsReference{Name: "creds"},
 				Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
 				Target:         &v1alpha1.TargetSpec{Data: map[string]v1alpha1.DataTemplate{"k": v1alpha1.DataTemplate(text)}},
 			},

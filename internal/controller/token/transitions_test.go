@@ -898,7 +898,7 @@ func TestDurationsAreBoundedAtAdmission(t *testing.T) {
 		o := &v1alpha1.OAuthClientToken{
 			ObjectMeta: metav1.ObjectMeta{Name: "big", Namespace: h.ns},
 			Spec: v1alpha1.OAuthClientTokenSpec{
-				CredentialsRef: v1alpha1.CredentialsReference{Name: "creds"},
+				CredentialsRef: &v1alpha1.CredentialsReference{Name: "creds"},
 				Provider:       v1alpha1.ProviderSpec{TokenURL: tokenURL},
 				Refresh:        r,
 			},
