@@ -92,13 +92,13 @@ func main() {
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
 	zapOpts := zap.Options{Development: false}
-	zapOpts.BindFlags(fs)
+	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\ntokensync keeps OAuth 2.0 client-credentials tokens fresh in Kubernetes Secrets.\n\nFlags:\n", os.Args[0])
 		fs.PrintDefaults()
 	}
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(newLogger(&zapOpts))
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		setupLog.Error(err, "manager exited with an error")
