@@ -57,6 +57,7 @@ type options struct {
 	allowLinkLocal       bool
 	maxRequestsPerHost   float64
 	requestBurstPerHost  int
+	watchNamespaces      []string
 }
 
 func main() {
@@ -91,6 +92,7 @@ func main() {
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	bindWatchNamespacesFlag(fs, &o.watchNamespaces)
 	zapOpts := zap.Options{Development: false}
 	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
@@ -136,7 +138,7 @@ func run(ctx context.Context, o options) error {
 		LeaseDuration:                 &o.leaseDuration,
 		RenewDeadline:                 &o.renewDeadline,
 		RetryPeriod:                   &o.retryPeriod,
-		Cache:                         controller.CacheOptions(cache.Options{}),
+		Cache:                         controller.CacheOptions(cache.Options{DefaultNamespaces: defaultNamespaces(o.watchNamespaces)}),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -161,6 +163,7 @@ func run(ctx context.Context, o options) error {
 		AllowLinkLocal:     o.allowLinkLocal,
 		MinRefreshInterval: o.minRefreshInterval,
 		Jitter:             controller.RandomJitter,
+		Namespaces:         o.watchNamespaces,
 	}
 	r.Metrics = controller.NewMetrics(mgr.GetClient())
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
@@ -177,6 +180,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.allowInsecureHTTP {
 		setupLog.Info("plain http token URLs are allowed (--allow-insecure-http): for local testing only")
+	}
+	if len(o.watchNamespaces) > 0 {
+		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
 	}
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)

@@ -81,6 +81,10 @@ type OAuthClientTokenReconciler struct {
 	// Jitter returns a random duration in [0, max) subtracted from renewal
 	// times. Nil means no jitter.
 	Jitter func(max time.Duration) time.Duration
+	// Namespaces, when not empty, are the only namespaces whose Secrets the
+	// Secret index lists and watches (--watch-namespaces). The manager's
+	// cache must be limited to them too (cache.Options.DefaultNamespaces).
+	Namespaces []string
 
 	mu sync.Mutex
 	// gates holds, per object, the earliest time the next token request may

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -263,17 +264,27 @@ func (r *OAuthClientTokenReconciler) secretVersion(key types.NamespacedName) str
 	return reader.index.version(key)
 }
 
-// secretIndex is a source of the events of every Secret in the cluster
-// that keeps only their names and resourceVersions. It lists the metadata
-// of all Secrets page by page (so that only one page is decoded at a
-// time), then watches from the list's resourceVersion. Each create,
-// update and delete is mapped to the OAuthClientTokens that use the Secret
-// (the mapper), and filtered through secretVersions. After a gap in the
-// watch (its resourceVersion expired) it lists again and queues every
-// OAuthClientToken, since it may have missed an event.
+// secretIndex is a source of the events of every Secret in the cluster (or
+// in the watched namespaces) that keeps only their names and
+// resourceVersions. It lists the metadata of all Secrets page by page (so
+// that only one page is decoded at a time), then watches from the list's
+// resourceVersion. Each create, update and delete is mapped to the
+// OAuthClientTokens that use the Secret (the mapper), and filtered through
+// secretVersions. After a gap in the watch (its resourceVersion expired) it
+// lists again and queues every OAuthClientToken, since it may have missed
+// an event.
+//
+// With namespaces set (--watch-namespaces) it lists and watches each of
+// those namespaces on its own, and never asks for a Secret elsewhere: the
+// first list covers every namespace before the index counts as synced, and
+// each namespace then has its own watch, relisting only itself after a gap.
 type secretIndex struct {
-	secrets  metadata.ResourceInterface
-	versions *secretVersions
+	// secrets lists and watches the Secrets of every namespace.
+	secrets metadata.ResourceInterface
+	// namespaces, when not empty, replaces secrets: one client per watched
+	// namespace, the only Secrets listed and watched.
+	namespaces map[string]metadata.ResourceInterface
+	versions   *secretVersions
 	mapper   func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request
 	all      func(context.Context) ([]reconcile.Request, error)
 	log      logr.Logger
@@ -327,21 +338,41 @@ func (x *secretIndex) set(ns, name, rv string, present bool) {
 	}
 }
 
+// scopes returns the clients to list and watch Secrets with, by namespace
+// ("" for all of them).
+func (x *secretIndex) scopes() map[string]metadata.ResourceInterface {
+	if len(x.namespaces) > 0 {
+		return x.namespaces
+	}
+	return map[string]metadata.ResourceInterface{metav1.NamespaceAll: x.secrets}
+}
+
 // Start lists the Secrets and then watches them in the background; the
 // controller waits for the list with WaitForSync. A failed list is retried
 // until ctx ends.
 func (x *secretIndex) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	x.once.Do(func() { x.synced = make(chan struct{}) })
 	go func() {
-		var rv string
-		if err := x.retry(ctx, "listing Secrets", func() (err error) {
-			rv, err = x.resync(ctx)
-			return err
-		}); err != nil {
-			return // ctx ended
+		// Every namespace is listed before the index is published.
+		names := map[string]map[string]string{}
+		rvs := map[string]string{}
+		for ns, secrets := range x.scopes() {
+			if err := x.retry(ctx, "listing Secrets", func() error {
+				listed, rv, err := x.list(ctx, secrets)
+				maps.Copy(names, listed)
+				rvs[ns] = rv
+				return err
+			}); err != nil {
+				return // ctx ended
+			}
 		}
+		x.mu.Lock()
+		x.names = names
+		x.mu.Unlock()
 		close(x.synced)
-		x.watch(ctx, q, rv)
+		for ns, secrets := range x.scopes() {
+			go x.watch(ctx, q, ns, secrets, rvs[ns])
+		}
 	}()
 	return nil
 }
@@ -392,23 +423,30 @@ func (x *secretIndex) retry(ctx context.Context, what string, f func() error) er
 	}
 }
 
-// resync lists the Secrets and replaces the index with what it found. It
-// returns the resourceVersion to watch from.
-func (x *secretIndex) resync(ctx context.Context) (string, error) {
-	names, rv, err := x.list(ctx)
+// resync lists the Secrets of namespace ns ("" for all) and replaces what
+// the index holds for ns with what it found. It returns the
+// resourceVersion to watch from.
+func (x *secretIndex) resync(ctx context.Context, ns string, secrets metadata.ResourceInterface) (string, error) {
+	names, rv, err := x.list(ctx, secrets)
 	if err != nil {
 		return "", err
 	}
 	x.mu.Lock()
-	x.names = names
+	if ns == metav1.NamespaceAll {
+		x.names = names
+	} else if listed, ok := names[ns]; ok {
+		x.names[ns] = listed
+	} else {
+		delete(x.names, ns)
+	}
 	x.mu.Unlock()
 	return rv, nil
 }
 
-// list reads the names and versions of all Secrets, and the
+// list reads the names and versions of all Secrets secrets lists, and the
 // resourceVersion to watch from. A continuation that expired starts the
 // list over.
-func (x *secretIndex) list(ctx context.Context) (map[string]map[string]string, string, error) {
+func (x *secretIndex) list(ctx context.Context, secrets metadata.ResourceInterface) (map[string]map[string]string, string, error) {
 	size := x.pageSize
 	if size <= 0 {
 		size = 500
@@ -417,7 +455,7 @@ func (x *secretIndex) list(ctx context.Context) (map[string]map[string]string, s
 		names := map[string]map[string]string{}
 		opts := metav1.ListOptions{Limit: size}
 		for {
-			page, err := x.secrets.List(ctx, opts)
+			page, err := secrets.List(ctx, opts)
 			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 				break // the continuation expired: start over
 			}
@@ -441,19 +479,20 @@ func (x *secretIndex) list(ctx context.Context) (map[string]map[string]string, s
 	}
 }
 
-// watch follows the Secrets from rv until ctx ends.
-func (x *secretIndex) watch(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], rv string) {
+// watch follows the Secrets of namespace ns ("" for all) from rv until ctx
+// ends.
+func (x *secretIndex) watch(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], ns string, secrets metadata.ResourceInterface, rv string) {
 	delay := retryDelay
 	for ctx.Err() == nil {
 		timeout := int64(300 + rand.N(300)) // seconds, as client-go's reflector does
-		w, err := x.secrets.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+		w, err := secrets.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
 		expired := apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
 		if err == nil {
 			rv, expired, err = x.consume(ctx, w, q, rv)
 		}
 		switch {
 		case expired:
-			if rv, err = x.relist(ctx, q); err != nil {
+			if rv, err = x.relist(ctx, q, ns, secrets); err != nil {
 				return // ctx ended
 			}
 			delay = retryDelay
@@ -526,13 +565,13 @@ func (x *secretIndex) handle(ctx context.Context, t watch.EventType, m *metav1.P
 	})
 }
 
-// relist lists the Secrets again after the watch lost track, then queues
-// every OAuthClientToken. It retries until ctx ends.
-func (x *secretIndex) relist(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) (string, error) {
+// relist lists the Secrets of namespace ns again after its watch lost
+// track, then queues every OAuthClientToken. It retries until ctx ends.
+func (x *secretIndex) relist(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], ns string, secrets metadata.ResourceInterface) (string, error) {
 	var rv string
 	err := x.retry(ctx, "listing Secrets after the watch expired", func() error {
 		var err error
-		if rv, err = x.resync(ctx); err != nil {
+		if rv, err = x.resync(ctx, ns, secrets); err != nil {
 			return err
 		}
 		reqs, err := x.all(ctx)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -226,6 +227,7 @@ func TestSecretMetadataReaderAsksTheAPIServerOnlyWhenNeeded(t *testing.T) {
 type fakeSecrets struct {
 	metadata.ResourceInterface
 	mu      sync.Mutex
+	ns      string // the namespace of the Secrets listed; "ns" when empty
 	names   []string
 	rv      string
 	lists   int
@@ -247,8 +249,9 @@ func (f *fakeSecrets) List(_ context.Context, opts metav1.ListOptions) (*metav1.
 	}
 	end := min(start+int(opts.Limit), len(f.names))
 	list := &metav1.PartialObjectMetadataList{ListMeta: metav1.ListMeta{ResourceVersion: f.rv}}
+	ns := cmp.Or(f.ns, "ns")
 	for _, n := range f.names[start:end] {
-		list.Items = append(list.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: n, ResourceVersion: "v-" + n}})
+		list.Items = append(list.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n, ResourceVersion: "v-" + n}})
 	}
 	if end < len(f.names) {
 		list.Continue = string(make([]byte, end))
@@ -406,4 +409,69 @@ func TestSecretIndexRecordsTheVersionBeforeQueueing(t *testing.T) {
 	if queued != 1 || !staleWhenQueued {
 		t.Fatalf("queued %d, cached copy of the written version stale when queued: %v", queued, staleWhenQueued)
 	}
+}
+
+// TestSecretIndexPerNamespace: with watched namespaces (--watch-namespaces)
+// the index lists and watches each one through its own client, is synced
+// only once all are listed, and a gap in one namespace's watch relists that
+// namespace alone.
+func TestSecretIndexPerNamespace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	newFake := func(ns string, names ...string) *fakeSecrets {
+		return &fakeSecrets{ns: ns, names: names, rv: "100", watches: make(chan *watch.FakeWatcher, 1), from: make(chan string, 1)}
+	}
+	a, b := newFake("a", "creds", "x"), newFake("b", "y")
+	x := &secretIndex{
+		secrets:    nil, // a cluster-wide list or watch would panic
+		namespaces: map[string]metadata.ResourceInterface{"a": a, "b": b},
+		versions:   &secretVersions{},
+		mapper: func(_ context.Context, m *metav1.PartialObjectMetadata) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: "tok-" + m.Name}}}
+		},
+		all: func(context.Context) ([]reconcile.Request, error) { return nil, nil },
+	}
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	if err := x.Start(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := func(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+	for _, k := range []client.ObjectKey{key("a", "creds"), key("a", "x"), key("b", "y")} {
+		if !x.has(k) {
+			t.Fatalf("%v was listed but is not in the index", k)
+		}
+	}
+	if x.has(key("a", "y")) || x.has(key("c", "z")) {
+		t.Fatal("the index has Secrets no namespace listed")
+	}
+	wa, wb := <-a.watches, <-b.watches
+	<-a.from
+	<-b.from
+
+	// An event in b is handled; a gap in b's watch relists b only.
+	wb.Add(&metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "new", ResourceVersion: "101"}})
+	r, _ := q.Get()
+	q.Done(r)
+	if r.Namespace != "b" || r.Name != "tok-new" || !x.has(key("b", "new")) {
+		t.Fatalf("event in b: queued %v, indexed %v", r, x.has(key("b", "new")))
+	}
+	b.mu.Lock()
+	b.names = []string{"z"}
+	b.mu.Unlock()
+	wb.Error(&apierrors.NewResourceExpired("too old").ErrStatus)
+	<-b.watches
+	<-b.from
+	if !x.has(key("b", "z")) || x.has(key("b", "y")) || !x.has(key("a", "creds")) {
+		t.Fatalf("after b relisted: b/z %v, b/y %v, a/creds %v", x.has(key("b", "z")), x.has(key("b", "y")), x.has(key("a", "creds")))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lists != 1 {
+		t.Fatalf("namespace a was listed %d times, want once", a.lists)
+	}
+	_ = wa
 }

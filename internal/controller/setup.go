@@ -47,12 +47,21 @@ func (r *OAuthClientTokenReconciler) SetupWithManager(ctx context.Context, mgr c
 	if err != nil {
 		return fmt.Errorf("creating the Secret metadata client: %w", err)
 	}
+	secrets := meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets"))
 	index := &secretIndex{
-		secrets:  meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets")),
+		secrets:  secrets,
 		versions: reader.versions,
 		mapper:   r.tokensForSecret,
 		all:      r.allTokens,
 		log:      mgr.GetLogger().WithName("secret-index"),
+	}
+	// --watch-namespaces: list and watch each namespace on its own, so that
+	// the manager needs no cluster-wide permission on Secrets.
+	if len(r.Namespaces) > 0 {
+		index.namespaces = map[string]metadata.ResourceInterface{}
+		for _, ns := range r.Namespaces {
+			index.namespaces[ns] = secrets.Namespace(ns)
+		}
 	}
 	reader.index = index
 	r.Client = versionsClient{Client: r.Client, versions: reader.versions}
