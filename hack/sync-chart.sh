@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Copies the generated CRDs (config/crd/bases/*.yaml, written by
-# `make manifests`) into the Helm chart's crds/ directory, byte for byte.
+# Copies what the Helm chart shares with config/ into charts/tokensync, byte
+# for byte, so that the chart cannot drift from what `make manifests`
+# generates and kustomize installs:
+#   config/crd/bases/*.yaml                 -> charts/tokensync/crds/
+#   config/rbac/*.yaml (Roles, ClusterRoles) -> charts/tokensync/files/rbac/
+#   config/rollout-restart/role.yaml        -> charts/tokensync/files/rollout-restart/
+# The chart's RBAC templates take the rules (and aggregation labels) of each
+# role from those copies (.Files.Get); `make manifests` runs this script.
 #
-#   hack/sync-chart-crds.sh          copy (and remove chart CRDs that no longer exist)
-#   hack/sync-chart-crds.sh --check  change nothing; exit 1 if the chart's copy differs
+#   hack/sync-chart.sh          copy (and remove copies whose source is gone)
+#   hack/sync-chart.sh --check  change nothing; exit 1 if a copy differs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-src=config/crd/bases
-dst=charts/tokensync/crds
-
+chart=charts/tokensync
 check=false
 case ${1:-} in
 --check) check=true ;;
@@ -20,25 +24,43 @@ case ${1:-} in
 	;;
 esac
 
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
 shopt -s nullglob
-srcs=("$src"/*.yaml)
-((${#srcs[@]})) || { echo "sync-chart-crds: no CRDs in $src" >&2; exit 1; }
 
-if $check; then
-	# diff -r also reports files present on one side only.
-	if ! diff -r "$src" "$dst" >&2; then
-		echo "sync-chart-crds: $dst differs from $src: run hack/sync-chart-crds.sh and commit" >&2
-		exit 1
+# stage SRC_GLOB DST [KIND_REGEX]: put the files of SRC_GLOB (those whose
+# kind matches KIND_REGEX, when given) in $stage/DST.
+stage() {
+	local dst=$stage/$2 f n=0
+	mkdir -p "$dst"
+	for f in $1; do
+		[[ -z ${3:-} ]] || grep -qE "^kind: ($3)$" "$f" || continue
+		cp -- "$f" "$dst/"
+		n=$((n + 1))
+	done
+	((n)) || { echo "sync-chart: nothing matches $1" >&2; exit 1; }
+}
+stage 'config/crd/bases/*.yaml' crds
+stage 'config/rbac/*.yaml' files/rbac 'Role|ClusterRole'
+stage 'config/rollout-restart/*.yaml' files/rollout-restart 'Role|ClusterRole'
+
+for dir in crds files/rbac files/rollout-restart; do
+	if $check; then
+		# diff -r also reports files present on one side only.
+		if ! diff -r "$stage/$dir" "$chart/$dir" >&2; then
+			echo "sync-chart: $chart/$dir differs from config/: run hack/sync-chart.sh (or make manifests) and commit" >&2
+			exit 1
+		fi
+		continue
 	fi
-	echo "sync-chart-crds: $dst is up to date (${#srcs[@]} CRD file(s))"
-	exit 0
+	mkdir -p "$chart/$dir"
+	for f in "$chart/$dir"/*; do
+		[[ -e $stage/$dir/$(basename "$f") ]] || { rm -f -- "$f"; echo "sync-chart: removed $f"; }
+	done
+	cp -- "$stage/$dir"/* "$chart/$dir/"
+done
+if $check; then
+	echo "sync-chart: $chart/crds and $chart/files are up to date with config/"
+else
+	echo "sync-chart: copied the CRDs and roles of config/ into $chart"
 fi
-
-mkdir -p "$dst"
-for f in "$dst"/*; do
-	[[ -e $src/$(basename "$f") ]] || { rm -f -- "$f"; echo "sync-chart-crds: removed $f"; }
-done
-for f in "${srcs[@]}"; do
-	cp -- "$f" "$dst/"
-done
-echo "sync-chart-crds: copied ${#srcs[@]} CRD file(s) to $dst"
