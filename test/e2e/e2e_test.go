@@ -50,6 +50,8 @@ var (
 	fleetURL string
 	// the running manager's (plain http, loopback) metrics endpoint
 	metricsURL string
+	// the manager's ServiceAccount token, which it must never log
+	managerToken string
 )
 
 func TestMain(m *testing.M) {
@@ -111,6 +113,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("creating a ServiceAccount token: %v\n%s", err, saToken)
 	}
+	managerToken = strings.TrimSpace(saToken)
 	managerKC = filepath.Join(tmp, "manager.kubeconfig")
 	if err := os.WriteFile(managerKC, testutil.TokenKubeconfig(env.Config.Host, env.Config.CAData, strings.TrimSpace(saToken)), 0o600); err != nil {
 		return fail("%v", err)
