@@ -99,12 +99,19 @@ type gate struct {
 	notBefore time.Time
 }
 
-// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=patch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// Least privilege, checked by test/e2e/zzz_rbac_audit_test.go against the
+// e2e suite's audit log: OAuthClientTokens are read from the cache (list,
+// watch; no get) and written with patches (finalizers; status); update on
+// oauthclienttokens/finalizers is what the OwnerReferencesPermissionEnforcement
+// admission plugin asks of a Secret write whose owner reference blocks the
+// owner's deletion.
 //
 // rolloutRestartTargets need patch on apps deployments, statefulsets and
 // daemonsets. They are not granted here, so that the default install cannot
