@@ -453,4 +453,3 @@ func indent(s string) string {
 	}
 	return b.String()
 }
-

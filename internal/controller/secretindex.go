@@ -285,9 +285,9 @@ type secretIndex struct {
 	// namespace, the only Secrets listed and watched.
 	namespaces map[string]metadata.ResourceInterface
 	versions   *secretVersions
-	mapper   func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request
-	all      func(context.Context) ([]reconcile.Request, error)
-	log      logr.Logger
+	mapper     func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request
+	all        func(context.Context) ([]reconcile.Request, error)
+	log        logr.Logger
 	// pageSize is the number of Secrets per list request; 500 when 0.
 	pageSize int64
 
