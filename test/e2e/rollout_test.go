@@ -58,8 +58,11 @@ func requestRefresh(t *testing.T, ns, name string) string {
 // optional config/rollout-restart component, working with it.
 func TestRolloutRestartUnderShippedRBAC(t *testing.T) {
 	ns := newAppNamespace(t, "rollout", "rollout-client", "r0llout:/+secret")
-	mustApply(t, `apiVersion: apps/v1
-kind: Deployment
+	// A Deployment, a StatefulSet and a DaemonSet: each kind has its own
+	// permission.
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+		mustApply(t, `apiVersion: apps/v1
+kind: `+kind+`
 metadata:
   name: app
   namespace: `+ns+`
@@ -77,24 +80,6 @@ spec:
         - name: TOKEN
           valueFrom:
             secretKeyRef: {name: api-token, key: access_token}
-`)
-	// A StatefulSet and a DaemonSet too: each kind has its own permission.
-	for _, kind := range []string{"StatefulSet", "DaemonSet"} {
-		mustApply(t, `apiVersion: apps/v1
-kind: `+kind+`
-metadata:
-  name: app
-  namespace: `+ns+`
-spec:
-  selector:
-    matchLabels: {app: app}
-  template:
-    metadata:
-      labels: {app: app}
-    spec:
-      containers:
-      - name: app
-        image: example.com/app:1
 `)
 	}
 	applyToken(t, ns, "api-token", "creds", `  rolloutRestartTargets:
