@@ -11,6 +11,14 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.7.1
 CRD_REF_DOCS_VERSION ?= v0.3.0
+# The Helm chart's checks (make verify-helm). Each binary's name carries its
+# version, so that changing a version here installs that version.
+HELM_VERSION ?= v3.22.0
+KUBECONFORM_VERSION ?= v0.8.0
+HELM_DOCS_VERSION ?= v1.14.2
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+KUBECONFORM ?= $(LOCALBIN)/kubeconform-$(KUBECONFORM_VERSION)
+HELM_DOCS ?= $(LOCALBIN)/helm-docs-$(HELM_DOCS_VERSION)
 
 GO ?= go
 CONTAINER_TOOL ?= docker
@@ -31,7 +39,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
-	@hack/sync-chart-crds.sh
+	@hack/sync-chart.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -48,7 +56,7 @@ vet: ## Run go vet.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail if generated files are out of date.
-	@git diff --exit-code -- api config/crd config/rbac charts/tokensync/crds || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@git diff --exit-code -- api config/crd config/rbac charts/tokensync/crds charts/tokensync/files || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 	@CRD_REF_DOCS_VERSION=$(CRD_REF_DOCS_VERSION) LOCALBIN=$(LOCALBIN) GO=$(GO) hack/gen-api-docs.sh --check
 
 .PHONY: api-docs
@@ -62,9 +70,13 @@ verify-monitoring: kustomize ## Check config/monitoring: kustomize build, metric
 	TOKENSYNC_REQUIRE_PROMTOOL=1 $(GO) test -count=1 ./test/monitoring/...
 
 .PHONY: verify-helm
-verify-helm: ## Check the Helm chart: CRD copy, lint, render vs config/ (RBAC, Deployment), every manager flag a value, schema refuses bad values, server-side dry run against envtest.
+verify-helm: helm kubeconform helm-docs kustomize ## Check the Helm chart: lint, CRD and RBAC copied from config/, kubeconform and a server-side dry run against envtest, docs/helm.md from values.yaml (helm-docs), render vs config/, every manager flag a value, bad values refused.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
-		LOCALBIN=$(LOCALBIN) GO=$(GO) hack/verify-helm.sh
+		HELM=$(HELM) KUBECONFORM=$(KUBECONFORM) HELM_DOCS=$(HELM_DOCS) KUSTOMIZE=$(KUSTOMIZE) GO=$(GO) hack/verify-helm.sh
+
+.PHONY: helm-docs-gen
+helm-docs-gen: helm-docs ## Regenerate the values table of docs/helm.md from charts/tokensync/values.yaml (helm-docs).
+	HELM_DOCS=$(HELM_DOCS) hack/helm-docs.sh
 
 .PHONY: envtest
 envtest: ## Install the envtest control plane (built from the Go module proxy when downloads fail). Prints KUBEBUILDER_ASSETS.
@@ -174,3 +186,27 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 kustomize: $(KUSTOMIZE) ## Install kustomize.
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# go-install-versioned installs Go package $(2) at version $(3) as the
+# binary $(1) (whose name ends in -$(3)).
+define go-install-versioned
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		echo "installing $(2)@$(3) as $(1)" && \
+		GOBIN=$$tmp CGO_ENABLED=0 $(GO) install $(4) $(2)@$(3) && \
+		mv "$$tmp/$$(basename $(2))" $(1)
+endef
+
+.PHONY: helm
+helm: $(HELM) ## Install helm.
+$(HELM): | $(LOCALBIN)
+	$(call go-install-versioned,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),-ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v3/internal/version.gitTreeState=clean")
+
+.PHONY: kubeconform
+kubeconform: $(KUBECONFORM) ## Install kubeconform.
+$(KUBECONFORM): | $(LOCALBIN)
+	$(call go-install-versioned,$(KUBECONFORM),github.com/yannh/kubeconform/cmd/kubeconform,$(KUBECONFORM_VERSION))
+
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS) ## Install helm-docs.
+$(HELM_DOCS): | $(LOCALBIN)
+	$(call go-install-versioned,$(HELM_DOCS),github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION))

@@ -32,7 +32,6 @@ import (
 	"github.com/tokensync/tokensync/internal/controller/token"
 	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/inputs"
-	"github.com/tokensync/tokensync/internal/logging"
 	"github.com/tokensync/tokensync/internal/metrics"
 	"github.com/tokensync/tokensync/internal/oauth"
 	"github.com/tokensync/tokensync/internal/secrets"
@@ -67,7 +66,7 @@ type options struct {
 	allowLinkLocal       bool
 	maxRequestsPerHost   float64
 	requestBurstPerHost  int
-	watchNamespaces      string
+	watchNamespaces      []string
 	signingKeySecret     string
 	signingKeyNamespace  string
 	minRolloutInterval   time.Duration
@@ -104,8 +103,6 @@ func main() {
 		"Most token and discovery requests per second sent to one host, however many objects need a token. 0 means no limit.")
 	fs.IntVar(&o.requestBurstPerHost, "token-request-burst-per-host", 100,
 		"Requests to one host that may be sent at once before --max-token-requests-per-host applies.")
-	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
-		"Comma-separated namespaces the manager caches, watches and reads; empty means all. With it the manager needs only Roles in those namespaces (config/namespaced).")
 	fs.StringVar(&o.signingKeySecret, "signing-key-secret", "tokensync-signing-key",
 		"Secret holding the key that signs the records tokensync writes on target Secrets; created when missing. Replicas and shards share it.")
 	fs.StringVar(&o.signingKeyNamespace, "signing-key-namespace", "",
@@ -122,16 +119,18 @@ func main() {
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
 	bindTokenClientFlags(fs, &o.tokenClient)
+	bindWatchNamespacesFlag(fs, &o.watchNamespaces)
 	zapOpts := zap.Options{Development: false}
-	zapOpts.BindFlags(fs)
+	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\ntokensync keeps OAuth 2.0 client-credentials tokens fresh in Kubernetes Secrets.\n\nFlags:\n", os.Args[0])
 		fs.PrintDefaults()
 	}
 	flag.Parse()
-	// Capped: no --zap-log-level makes client-go print request bodies
-	// (Secrets), through the global logger or a reconcile's context.
-	log := logging.Cap(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// Capped: no --zap-log-level makes client-go print request headers
+	// or bodies (Secrets), through the global logger or a reconcile's
+	// context logger.
+	log := newLogger(&zapOpts)
 	ctrl.SetLogger(log)
 	klog.SetLogger(log)
 
@@ -160,14 +159,8 @@ func run(ctx context.Context, o options) error {
 	cfg.Burst = o.kubeAPIBurst
 	cfg.UserAgent = "tokensync"
 
-	namespaces := splitList(o.watchNamespaces)
-	cacheOpts := cache.Options{}
-	if len(namespaces) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range namespaces {
-			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
+	namespaces := o.watchNamespaces
+	cacheOpts := cache.Options{DefaultNamespaces: defaultNamespaces(namespaces)}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
@@ -244,6 +237,9 @@ func run(ctx context.Context, o options) error {
 	if o.allowInsecureHTTP {
 		setupLog.Info("plain http token URLs are allowed (--allow-insecure-http): for local testing only")
 	}
+	if len(o.watchNamespaces) > 0 {
+		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
+	}
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)
 }
@@ -273,15 +269,6 @@ func perNamespace(o options) int {
 	return max(1, o.concurrentReconciles/2)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func controllerOptions(o options) crcontroller.Options {
 	return crcontroller.Options{MaxConcurrentReconciles: o.concurrentReconciles}

@@ -14,40 +14,46 @@ const MaxVerbosity = 5
 
 // Cap returns l, dropping messages more verbose than MaxVerbosity.
 func Cap(l logr.Logger) logr.Logger {
-	if l.GetSink() == nil {
+	sink := l.GetSink()
+	if sink == nil {
 		return l
 	}
-	return logr.New(&capped{LogSink: l.GetSink()})
+	// The wrapper adds a stack frame between logr and the sink: tell the
+	// sink, so that the caller it logs is still the right one.
+	if cd, ok := sink.(logr.CallDepthLogSink); ok {
+		sink = cd.WithCallDepth(1)
+	}
+	return logr.New(capped{sink: sink})
 }
 
-type capped struct{ logr.LogSink }
+// capped is a logr.LogSink that drops every message above MaxVerbosity.
+type capped struct{ sink logr.LogSink }
 
-func (c *capped) Enabled(level int) bool { return level <= MaxVerbosity && c.LogSink.Enabled(level) }
+var (
+	_ logr.LogSink          = capped{}
+	_ logr.CallDepthLogSink = capped{}
+)
 
-func (c *capped) Info(level int, msg string, kv ...any) {
+// Init does nothing: the wrapped sink was initialised by its own logger.
+func (c capped) Init(logr.RuntimeInfo) {}
+
+func (c capped) Enabled(level int) bool { return level <= MaxVerbosity && c.sink.Enabled(level) }
+
+func (c capped) Info(level int, msg string, kv ...any) {
 	if level <= MaxVerbosity {
-		c.LogSink.Info(level, msg, kv...)
+		c.sink.Info(level, msg, kv...)
 	}
 }
 
-func (c *capped) WithValues(kv ...any) logr.LogSink {
-	return &capped{LogSink: c.LogSink.WithValues(kv...)}
-}
+func (c capped) Error(err error, msg string, kv ...any) { c.sink.Error(err, msg, kv...) }
 
-func (c *capped) WithName(name string) logr.LogSink {
-	return &capped{LogSink: c.LogSink.WithName(name)}
-}
+func (c capped) WithValues(kv ...any) logr.LogSink { return capped{sink: c.sink.WithValues(kv...)} }
 
-// WithCallDepth keeps call-site reporting right through the wrapper.
-func (c *capped) WithCallDepth(depth int) logr.LogSink {
-	if d, ok := c.LogSink.(logr.CallDepthLogSink); ok {
-		return &capped{LogSink: d.WithCallDepth(depth + 1)}
+func (c capped) WithName(name string) logr.LogSink { return capped{sink: c.sink.WithName(name)} }
+
+func (c capped) WithCallDepth(depth int) logr.LogSink {
+	if cd, ok := c.sink.(logr.CallDepthLogSink); ok {
+		return capped{sink: cd.WithCallDepth(depth)}
 	}
 	return c
-}
-
-// Init passes the call depth of the wrapper on.
-func (c *capped) Init(info logr.RuntimeInfo) {
-	info.CallDepth++
-	c.LogSink.Init(info)
 }

@@ -50,7 +50,20 @@ var (
 	fleetURL string
 	// the running manager's (plain http, loopback) metrics endpoint
 	metricsURL string
+	// the API server's audit log (auditPolicy), read by the RBAC test
+	auditLog string
+	// the manager's ServiceAccount token, which it must never log
+	managerToken string
 )
+
+// auditPolicy records every request at Metadata level (who, verb, resource,
+// response code; never a body), once it completed.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+`
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -82,6 +95,19 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 
 	env := &envtest.Environment{}
+	policy := filepath.Join(tmp, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return fail("%v", err)
+	}
+	auditLog = filepath.Join(tmp, "audit.log")
+	apiArgs := env.ControlPlane.GetAPIServer().Configure()
+	apiArgs.Set("audit-policy-file", policy)
+	apiArgs.Set("audit-log-path", auditLog)
+	// Writing a Secret whose owner reference blocks its owner's deletion
+	// needs update on oauthclienttokens/finalizers only with this plugin,
+	// which clusters such as OpenShift enable: so the RBAC test may rely
+	// on the suite to show that the permission is needed.
+	apiArgs.Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := env.Start(); err != nil {
 		return fail("starting the control plane: %v", err)
 	}
@@ -111,6 +137,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("creating a ServiceAccount token: %v\n%s", err, saToken)
 	}
+	managerToken = strings.TrimSpace(saToken)
 	managerKC = filepath.Join(tmp, "manager.kubeconfig")
 	if err := os.WriteFile(managerKC, testutil.TokenKubeconfig(env.Config.Host, env.Config.CAData, strings.TrimSpace(saToken)), 0o600); err != nil {
 		return fail("%v", err)

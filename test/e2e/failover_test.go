@@ -88,9 +88,9 @@ func foIsolate(t *testing.T) *foFixture {
 }
 
 // start runs a replica with the flags of startManager and short lease
-// timings. Its output also goes to managerOut, so that the leak check
-// covers it.
-func (fx *foFixture) start(name string) *foManager {
+// timings, then args (a flag given twice takes its last value). Its output
+// also goes to managerOut, so that the leak check covers it.
+func (fx *foFixture) start(name string, args ...string) *foManager {
 	t := fx.t
 	t.Helper()
 	probe, err := testutil.FreePort()
@@ -121,6 +121,7 @@ func (fx *foFixture) start(name string) *foManager {
 		"--zap-log-level", "debug",
 		"--kube-api-qps", "500", "--kube-api-burst", "1000", "--concurrent-reconciles", "8",
 	)
+	m.cmd.Args = append(m.cmd.Args, args...)
 	w := io.MultiWriter(m.out, managerOut)
 	m.cmd.Stdout = w
 	m.cmd.Stderr = w

@@ -58,8 +58,11 @@ func requestRefresh(t *testing.T, ns, name string) string {
 // optional config/rollout-restart component, working with it.
 func TestRolloutRestartUnderShippedRBAC(t *testing.T) {
 	ns := newAppNamespace(t, "rollout", "rollout-client", "r0llout:/+secret")
-	mustApply(t, `apiVersion: apps/v1
-kind: Deployment
+	// A Deployment, a StatefulSet and a DaemonSet: each kind has its own
+	// permission.
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+		mustApply(t, `apiVersion: apps/v1
+kind: `+kind+`
 metadata:
   name: app
   namespace: `+ns+`
@@ -78,8 +81,13 @@ spec:
           valueFrom:
             secretKeyRef: {name: api-token, key: access_token}
 `)
+	}
 	applyToken(t, ns, "api-token", "creds", `  rolloutRestartTargets:
   - kind: Deployment
+    name: app
+  - kind: StatefulSet
+    name: app
+  - kind: DaemonSet
     name: app
 `)
 	mustKubectl(t, "wait", "--for=condition=Ready", "oct/api-token", "-n", ns, "--timeout=60s")
@@ -108,6 +116,11 @@ spec:
 		d := getDeployment(t, ns, "app")
 		return d.Spec.Template.Metadata.Annotations["oauth.tokensync.io/restarted-at"] == issued && d.Metadata.Generation > gen
 	})
+	for _, kind := range []string{"statefulset", "daemonset"} {
+		if got := mustKubectl(t, "get", kind, "app", "-n", ns, "-o", `jsonpath={.spec.template.metadata.annotations.oauth\.tokensync\.io/restarted-at}`); got != issued {
+			t.Errorf("the %s's pod template has restarted-at %q, want %q", kind, got, issued)
+		}
+	}
 	eventually(t, 10*time.Second, "status.rolloutRestartedFor", func() bool {
 		return mustKubectl(t, "get", "oct", "api-token", "-n", ns, "-o", "jsonpath={.status.rolloutRestartedFor}") == issued
 	})

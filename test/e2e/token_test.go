@@ -177,6 +177,12 @@ func TestInvalidClientStalls(t *testing.T) {
 // server; provider holds extra lines of spec.provider, indented.
 func applyToken(t *testing.T, ns, name, creds, provider string) {
 	t.Helper()
+	applyTokenAt(t, ns, name, creds, oauthSrv.TokenURL, provider)
+}
+
+// applyTokenAt applies an OAuthClientToken for the token endpoint tokenURL.
+func applyTokenAt(t *testing.T, ns, name, creds, tokenURL, provider string) {
+	t.Helper()
 	mustApply(t, `apiVersion: oauth.tokensync.io/v1alpha1
 kind: OAuthClientToken
 metadata:
@@ -186,7 +192,7 @@ spec:
   credentialsRef:
     name: `+creds+`
   provider:
-    tokenURL: `+oauthSrv.TokenURL+"\n"+provider)
+    tokenURL: `+tokenURL+"\n"+provider)
 }
 
 // newAppNamespace creates a namespace with a credentials Secret "creds" for

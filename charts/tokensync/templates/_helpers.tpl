@@ -88,3 +88,31 @@ The ServiceAccount as an RBAC subject.
   name: {{ include "tokensync.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
 {{- end }}
+
+{{/*
+The rules of a role of config/ that hack/sync-chart.sh copies into files/,
+so that the chart grants exactly what kustomize installs (and what
+`make manifests` generates from the +kubebuilder:rbac markers), as a
+"rules:" block. Call with (list $ "files/rbac/role.yaml").
+*/}}
+{{- define "tokensync.rules" -}}
+{{- $role := (index . 0).Files.Get (index . 1) | fromYaml }}
+{{- if not $role.rules }}
+{{- fail (printf "%s has no rules: run hack/sync-chart.sh" (index . 1)) }}
+{{- end -}}
+rules:
+{{ toYaml $role.rules }}
+{{- end }}
+
+{{/*
+The aggregation labels (rbac.authorization.k8s.io/aggregate-to-...) of a
+role copied into files/, one per line. Call with (list $ "files/rbac/x.yaml").
+*/}}
+{{- define "tokensync.aggregationLabels" -}}
+{{- $role := (index . 0).Files.Get (index . 1) | fromYaml }}
+{{- range $k, $v := $role.metadata.labels }}
+{{- if hasPrefix "rbac.authorization.k8s.io/" $k }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

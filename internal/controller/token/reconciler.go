@@ -43,8 +43,12 @@ type TokenSource interface {
 	Token(ctx context.Context, req oauth.Request) (*oauth.Token, error)
 }
 
-// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=get;patch
+// OAuthClientTokens are read from the cache only (list, watch); their
+// finalizers and status are patched. The finalizers' update verb is what
+// the OwnerReferencesPermissionEnforcement admission plugin checks before
+// a Secret may block its owner's deletion.
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/status,verbs=patch
 // +kubebuilder:rbac:groups=oauth.tokensync.io,resources=oauthclienttokens/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
