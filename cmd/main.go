@@ -269,7 +269,6 @@ func perNamespace(o options) int {
 	return max(1, o.concurrentReconciles/2)
 }
 
-
 func controllerOptions(o options) crcontroller.Options {
 	return crcontroller.Options{MaxConcurrentReconciles: o.concurrentReconciles}
 }
