@@ -224,7 +224,7 @@ func run(ctx context.Context, o options) error {
 	if err := r.SetupWithManager(ctx, mgr, x, controllerOptions(o)); err != nil {
 		return fmt.Errorf("setting up the token controller: %w", err)
 	}
-	restarts := &rollout.Reconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, MinInterval: o.minRolloutInterval}
+	restarts := &rollout.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{}, MinInterval: o.minRolloutInterval}
 	if err := restarts.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
 		return fmt.Errorf("setting up the rollout-restart controller: %w", err)
 	}

@@ -54,6 +54,10 @@ var (
 	auditLog string
 	// the manager's ServiceAccount token, which it must never log
 	managerToken string
+	// the API server's ServiceAccount issuer, which the keyless tests'
+	// token server trusts, and its CA
+	saIssuer *testutil.ServiceAccountIssuer
+	apiCA    []byte
 )
 
 // auditPolicy records every request at Metadata level (who, verb, resource,
@@ -108,10 +112,20 @@ func run(m *testing.M) int {
 	// which clusters such as OpenShift enable: so the RBAC test may rely
 	// on the suite to show that the permission is needed.
 	apiArgs.Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
-	if _, err := env.Start(); err != nil {
+	// A ServiceAccount issuer an identity provider can verify tokens of
+	// (its discovery document and JWKS on loopback), for the keyless tests.
+	if saIssuer, err = testutil.ConfigureServiceAccountIssuer(env, tmp); err != nil {
+		return fail("configuring the ServiceAccount issuer: %v", err)
+	}
+	envCfg, err := env.Start()
+	if err != nil {
 		return fail("starting the control plane: %v", err)
 	}
 	defer func() { _ = env.Stop() }()
+	apiCA = envCfg.CAData
+	if err := testutil.AllowAnonymousIssuerDiscovery(context.Background(), envCfg); err != nil {
+		return fail("%v", err)
+	}
 	admin, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return fail("%v", err)

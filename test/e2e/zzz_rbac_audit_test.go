@@ -63,6 +63,9 @@ func TestRefreshStateSecretDeleted(t *testing.T) {
 	url, stop := srv.Start()
 	t.Cleanup(stop)
 	foNamespace(t, ns, id, secret, url)
+	// Refresh tokens are kept only when asked for with the client-credentials grant.
+	mustKubectl(t, "patch", "oct", "api", "-n", ns, "--type=merge", "-p", `{"spec":{"refresh":{"useRefreshToken":true}}}`)
+	requestRefresh(t, ns, "api")
 	mustKubectl(t, "wait", "--for=condition=Ready", "oct/api", "-n", ns, "--timeout=60s")
 	state := "api-tokensync-state"
 	eventually(t, 20*time.Second, "the state Secret with the refresh token", func() bool {
@@ -178,13 +181,15 @@ func TestManagerRBACMatchesAuditLog(t *testing.T) {
 }
 
 // grantedToManager expands the rules of every Role and ClusterRole that a
-// binding under config/rbac or config/rollout-restart gives the manager's
-// ServiceAccount (controller-manager).
+// binding under config/rbac, config/rollout-restart or
+// config/namespaced/signing-key gives the manager's ServiceAccount
+// (controller-manager, tokensync-controller-manager where no name prefix
+// applies).
 func grantedToManager(t *testing.T) map[roleUse]bool {
 	t.Helper()
 	roles := map[string][]rbacv1.PolicyRule{}
 	bound := map[string]bool{}
-	for _, dir := range []string{"rbac", "rollout-restart"} {
+	for _, dir := range []string{"rbac", "rollout-restart", filepath.Join("namespaced", "signing-key")} {
 		files, err := filepath.Glob(filepath.Join(repoRoot, "config", dir, "*.yaml"))
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +215,7 @@ func grantedToManager(t *testing.T) map[roleUse]bool {
 					roles[obj.Metadata.Name] = obj.Rules
 				case "RoleBinding", "ClusterRoleBinding":
 					for _, s := range obj.Subjects {
-						if s.Kind == "ServiceAccount" && s.Name == "controller-manager" {
+						if s.Kind == "ServiceAccount" && (s.Name == "controller-manager" || s.Name == "tokensync-controller-manager") {
 							bound[obj.RoleRef.Name] = true
 						}
 					}

@@ -45,7 +45,12 @@ const DefaultMinInterval = 5 * time.Minute
 
 // Reconciler restarts rolloutRestartTargets.
 type Reconciler struct {
-	Client   client.Client
+	// Client reads OAuthClientTokens from the manager's cache and patches
+	// their status and the workloads.
+	Client client.Client
+	// API reads workloads directly: they are read once per rotation, not
+	// worth a cache (nor the list and watch RBAC one needs).
+	API      client.Reader
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	// MinInterval is the shortest time between two restarts for one
@@ -144,7 +149,11 @@ func (r *Reconciler) restart(ctx context.Context, obj *v1alpha1.OAuthClientToken
 	for _, t := range obj.Spec.RolloutRestartTargets {
 		ref := string(t.Kind) + "/" + t.Name
 		w, tpl := workload(t.Kind)
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: t.Name}, w)
+		reader := r.API
+		if reader == nil {
+			reader = r.Client
+		}
+		err := reader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: t.Name}, w)
 		switch {
 		case apierrors.IsNotFound(err):
 			missing = append(missing, ref)

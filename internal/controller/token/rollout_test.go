@@ -26,7 +26,7 @@ func (h *harness) restarts(name string, c client.Client, minInterval time.Durati
 		c = h.r.Client
 	}
 	h.syncCache(h.get(name))
-	r := &rollout.Reconciler{Client: c, Recorder: h.recorder, Clock: h.clock, MinInterval: minInterval}
+	r := &rollout.Reconciler{Client: c, API: mgrAPI, Recorder: h.recorder, Clock: h.clock, MinInterval: minInterval}
 	res, err := r.Reconcile(h.ctx, ctrl.Request{NamespacedName: keyIn(h.ns, name)})
 	if err != nil {
 		h.t.Fatalf("rollout reconcile: %v", err)
