@@ -24,7 +24,6 @@ cd "$(dirname "$0")/.."
 
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 LOCALBIN=${LOCALBIN:-$PWD/bin}
-HELM=$LOCALBIN/helm
 CHART=charts/tokensync
 NS=tokensync-system
 GO=${GO:-go}
@@ -37,21 +36,8 @@ trap 'rm -rf "$work"' EXIT
 # Keep helm away from the user's repositories, plugins and caches.
 export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
 
-# 1. helm, pinned. A `go install` binary reports the version helm's Makefile
-# would stamp only with these ldflags; the module version is checked too.
-helm_ok() {
-	[[ -x $HELM ]] &&
-		"$GO" version -m "$HELM" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+helm\.sh/helm/v3[[:space:]]+${HELM_VERSION}[[:space:]]" &&
-		[[ $("$HELM" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]
-}
-if ! helm_ok; then
-	log "installing helm $HELM_VERSION into $LOCALBIN"
-	mkdir -p "$LOCALBIN"
-	GOBIN=$LOCALBIN CGO_ENABLED=0 "$GO" install \
-		-ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-		"helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-	helm_ok || fail "$HELM is not helm $HELM_VERSION after installing it"
-fi
+# 1. helm, pinned (hack/install-helm.sh).
+HELM=$(HELM_VERSION=$HELM_VERSION LOCALBIN=$LOCALBIN GO=$GO hack/install-helm.sh) || fail "cannot install helm $HELM_VERSION"
 log "using $("$HELM" version --short)"
 
 # 2. The chart's CRDs are those `make manifests` generates.
