@@ -82,6 +82,10 @@ test-e2e: build ## Run the end-to-end suite: the manager binary against envtest 
 	TOKENSYNC_MANAGER_BIN=$(LOCALBIN)/manager \
 		$(GO) test -tags e2e ./test/dot/ ./test/e2e/ -count=1 -v -timeout 20m
 
+.PHONY: test-cluster
+test-cluster: manifests kustomize ## Run tokensync from its image on a real single-node cluster (root; no Docker engine): kustomize and Helm installs, pods mounting its Secrets, rollouts, garbage collection.
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) KUSTOMIZE=$(KUSTOMIZE) hack/cluster/test.sh
+
 # Flags of the scale benchmark (go run ./test/bench -help lists them), e.g.
 # BENCH_ARGS="-n 1000 -manager-args=--concurrent-reconciles=8".
 BENCH_ARGS ?=
