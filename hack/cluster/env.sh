@@ -4,8 +4,8 @@
 
 # The network namespace that holds the whole cluster: etcd, kube-apiserver,
 # the controllers, containerd, the kubelet, kube-proxy, every pod and the
-# test's own servers. It has loopback, a dummy interface with the node IP
-# and the pods' bridge, and no route off the machine.
+# test's own servers. It has loopback (which also holds the node IP) and the
+# pods' bridge, and no route off the machine.
 CLUSTER_NETNS=${CLUSTER_NETNS:-tokensync-node}
 # All state: certificates, etcd data, containerd's root and state, the
 # kubelet's root, logs and pid files. Removed by down.sh.

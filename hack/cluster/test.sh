@@ -46,7 +46,7 @@ cleanup() {
 		cp "$CLUSTER_DIR"/logs/*.log "$TOKENSYNC_CLUSTER_KEEP_LOGS"/ 2>/dev/null
 		log "node logs kept in $TOKENSYNC_CLUSTER_KEEP_LOGS"
 	fi
-	hack/cluster/down.sh
+	"$repo/hack/cluster/down.sh"
 	rm -rf "$work"
 	log "done in $(($(date +%s) - t0))s"
 	exit "$rc"
@@ -62,7 +62,7 @@ TOKENSYNC_CLUSTER_DIR=$CLUSTER_DIR TOKENSYNC_CLUSTER_IMAGES=$work/images \
 	TOKENSYNC_CLUSTER_KUBECTL=$ASSETS/kubectl TOKENSYNC_CLUSTER_KUSTOMIZE=$KUSTOMIZE \
 	TOKENSYNC_CLUSTER_HELM=$HELM TOKENSYNC_CLUSTER_NODE_IP=$NODE_IP TOKENSYNC_CLUSTER_NETNS=$CLUSTER_NETNS \
 	TOKENSYNC_CLUSTER_MANAGER_IMAGE=$MANAGER_IMAGE TOKENSYNC_CLUSTER_CONSUMER_IMAGE=$CONSUMER_IMAGE \
-	TOKENSYNC_CLUSTER_REPO=$repo \
+	TOKENSYNC_CLUSTER_REPO=$repo TOKENSYNC_CLUSTER_HOST_NETNS=/proc/$$/ns/net \
 	in_netns "$work/cluster.test" -test.v -test.count=1 -test.timeout=20m ${TEST_ARGS:-}
 cd "$repo"
 log "after the test: $(hack/cluster/memory.sh)"

@@ -31,6 +31,7 @@ type checker struct {
 	appNS string
 
 	clientID, clientSecret string
+	scraper                string // a token allowed to scrape metrics
 	manager                pod // the manager pod of the last check
 	envPods                []string
 }
@@ -79,6 +80,19 @@ func runChecks(t *testing.T, mode string, d deployment) {
 			t.Errorf("deleting namespace %s: %v\n%s", c.appNS, err, out)
 		}
 	})
+	// A scraper: a ServiceAccount bound to the install's metrics-reader
+	// ClusterRole, as docs/monitoring.md tells a Prometheus to be.
+	c.scraper = c.saToken(t, "metrics-scraper")
+	binding := "cluster-test-scraper-" + c.mode
+	mustApply(t, fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: %s
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %s}
+subjects:
+- {kind: ServiceAccount, name: metrics-scraper, namespace: %s}
+`, binding, c.d.metricsReader, c.appNS))
+	t.Cleanup(func() { _, _ = kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found") })
 	for _, step := range []struct {
 		name string
 		f    func(t *testing.T)
@@ -282,17 +296,7 @@ func (c *checker) metrics(t *testing.T) {
 	ip := strings.TrimSpace(mustKubectl(t, "get", "service", c.d.metricsService, "-n", c.d.namespace, "-o", "jsonpath={.spec.clusterIP}"))
 	addr := ip + ":8443"
 	nobody := c.saToken(t, "metrics-nobody")
-	reader := c.saToken(t, "metrics-scraper")
-	binding := "cluster-test-scraper-" + c.mode
-	mustApply(t, fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: %s
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %s}
-subjects:
-- {kind: ServiceAccount, name: metrics-scraper, namespace: %s}
-`, binding, c.d.metricsReader, c.appNS))
-	t.Cleanup(func() { _, _ = kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found") })
+	reader := c.scraper
 
 	for _, want := range []struct {
 		who    string
@@ -422,8 +426,17 @@ spec:
 
 func (c *checker) podNames(t *testing.T, selector string) []string {
 	t.Helper()
-	out := mustKubectl(t, "get", "pods", "-n", c.appNS, "-l", selector, "-o", "jsonpath={range .items[?(!@.metadata.deletionTimestamp)]}{.metadata.name}{'\\n'}{end}")
-	return strings.Fields(out)
+	var list struct {
+		Items []pod `json:"items"`
+	}
+	getJSON(t, &list, "pods", "-n", c.appNS, "-l", selector)
+	var names []string
+	for _, p := range list.Items {
+		if p.Metadata.DeletionTimestamp == nil {
+			names = append(names, p.Metadata.Name)
+		}
+	}
+	return names
 }
 
 // logOf returns a pod's log (kubectl logs), kept for the leak check.
@@ -518,7 +531,7 @@ func (c *checker) restart(t *testing.T) {
 		return strings.HasPrefix(h, p.Metadata.Name+"_"), h
 	})
 	// Its own metrics, scraped on its pod IP.
-	reader := c.saToken(t, "metrics-scraper")
+	reader := c.scraper
 	var body string
 	eventually(t, time.Minute, "the new manager to reconcile both objects", func() (bool, string) {
 		code, b, err := scrape(p.Status.PodIP+":8443", reader)
@@ -526,7 +539,9 @@ func (c *checker) restart(t *testing.T) {
 			return false, fmt.Sprint(code, err)
 		}
 		body = b
-		n := metricSum(b, "controller_runtime_reconcile_total", `controller="oauthclienttoken"`, `result="success"`)
+		// success, requeue or requeue_after: all but error.
+		n := metricSum(b, "controller_runtime_reconcile_total", `controller="oauthclienttoken"`) -
+			metricSum(b, "controller_runtime_reconcile_total", `controller="oauthclienttoken"`, `result="error"`)
 		return n >= 2, fmt.Sprintf("%v successful reconciles", n)
 	})
 	if n := metricSum(body, "tokensync_token_requests_total"); n != 0 {

@@ -13,6 +13,7 @@ import (
 // files in name order): no token or client secret the test saw appears in
 // the manager's, the consumers', the toolkit's or the node's logs.
 func TestZZNoSecretsInLogs(t *testing.T) {
+	t.Run("NetworkStillIsolated", func(t *testing.T) { checkIsolated(t, true) })
 	keepLog("django-oauth-toolkit", oauthLog.String())
 	files, _ := filepath.Glob(filepath.Join(env.dir, "logs", "*.log"))
 	for _, f := range files {
