@@ -89,11 +89,12 @@ KC
 )
 
 # start NAME CMD...: runs CMD in the namespace, logs to logs/NAME.log, pid
-# in pids/NAME (nsenter execs CMD: the pid is CMD's).
+# in pids/NAME. nsenter, started directly (not through a shell function,
+# which would leave a subshell's pid in $!), execs CMD: the pid is CMD's.
 start() {
 	local name=$1
 	shift
-	in_netns "$@" </dev/null >"$D/logs/$name.log" 2>&1 &
+	nsenter --net="/run/netns/$CLUSTER_NETNS" -- "$@" </dev/null >"$D/logs/$name.log" 2>&1 &
 	echo $! >"$D/pids/$name"
 }
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.
