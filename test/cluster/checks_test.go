@@ -32,7 +32,7 @@ type checker struct {
 
 	clientID, clientSecret string
 	scraper                string // a token allowed to scrape metrics
-	manager                pod // the manager pod of the last check
+	manager                pod    // the manager pod of the last check
 	envPods                []string
 }
 

@@ -98,32 +98,19 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// kubectl runs kubectl as the cluster admin, with stdin if not empty.
-func kubectlIn(stdin string, args ...string) (string, error) {
-	cmd := exec.Command(env.kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
+// kube runs kubectl as the cluster admin.
+func kube() testutil.Kubectl { return testutil.Kubectl{Bin: env.kubectl, Kubeconfig: kubeconfig} }
 
-func kubectl(args ...string) (string, error) { return kubectlIn("", args...) }
+func kubectl(args ...string) (string, error) { return kube().Run("", args...) }
 
 func mustKubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := kubectl(args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return kube().Must(t, args...)
 }
 
 func mustApply(t *testing.T, manifest string) {
 	t.Helper()
-	if out, err := kubectlIn(manifest, "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
-	}
+	kube().Apply(t, manifest)
 }
 
 // getJSON decodes `kubectl get ARGS -o json` into v.
