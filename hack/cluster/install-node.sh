@@ -7,7 +7,8 @@
 #
 #  - Debian packages, with apt-get when a command is missing: containerd
 #    (1.6), runc, containernetworking-plugins (bridge, host-local, loopback),
-#    iptables (kube-proxy's iptables mode), conntrack and iproute2;
+#    iptables (kube-proxy's iptables mode), conntrack, iproute2, and what
+#    up.sh uses besides: openssl (certificates), procps (sysctl), util-linux;
 #  - kubelet, kube-controller-manager, kube-scheduler and kube-proxy of
 #    K8S_VERSION, built from k8s.io/kubernetes through the Go module proxy as
 #    hack/install-envtest.sh builds kube-apiserver (hack/lib/k8s-build.sh),
@@ -32,7 +33,8 @@ CMDS=(kubelet kube-controller-manager kube-scheduler kube-proxy)
 declare -A pkg_of=(
 	[containerd]=containerd [ctr]=containerd [runc]=runc
 	[/usr/lib/cni/bridge]=containernetworking-plugins
-	[iptables]=iptables [conntrack]=conntrack [ip]=iproute2 [nsenter]=util-linux
+	[iptables]=iptables [conntrack]=conntrack [ip]=iproute2 [nsenter]=util-linux [flock]=util-linux
+	[openssl]=openssl [sysctl]=procps
 )
 missing=()
 for c in "${!pkg_of[@]}"; do

@@ -37,6 +37,7 @@ go test -c -tags cluster -o "$work/cluster.test" ./test/cluster
 log "installed and built in $(($(date +%s) - t0))s"
 
 # One node per machine: its cgroups and the kubelet's sysctls are global.
+mkdir -p "$(dirname "$CLUSTER_LOCK")"
 exec 8>"$CLUSTER_LOCK"
 flock 8
 cleanup() {

@@ -27,7 +27,7 @@ D=$CLUSTER_DIR
 KUBECTL=(in_netns "$ASSETS/kubectl" --kubeconfig "$D/admin.kubeconfig")
 
 hack/cluster/down.sh
-started=$(date +%s.%N)
+started=$(date +%s)
 mkdir -p "$D"/{pki,logs,pids,etcd,cni/net.d,cni/ipam,containerd,kubelet/root,kubelet/logs}
 chmod 700 "$D" "$D/etcd"
 
@@ -246,4 +246,4 @@ proxy_ready() {
 	in_netns iptables -w -t nat -S KUBE-SERVICES | grep -q "default/kubernetes:https"
 }
 wait_for "kube-proxy to program the kubernetes Service" 60 proxy_ready
-log "cluster up in $(echo "$(date +%s.%N) - $started" | bc 2>/dev/null || echo '?')s"
+log "cluster up in $(($(date +%s) - started))s"
