@@ -31,6 +31,9 @@ hack/install-oauth-server.sh
 HELM=$(LOCALBIN=$LOCALBIN hack/install-helm.sh)
 
 work=$(mktemp -d /tmp/tokensync-cluster-build-XXXXXX)
+# A signal exits, so that the EXIT trap (the one below, later cleanup) runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 trap 'rm -rf "$work"' EXIT
 hack/cluster/images.sh "$work/images"
 go test -c -tags cluster -o "$work/cluster.test" ./test/cluster
@@ -52,7 +55,7 @@ cleanup() {
 	log "done in $(($(date +%s) - t0))s"
 	exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
 t1=$(date +%s)
 hack/cluster/up.sh "$ASSETS" "$NODE_BIN" "$work/images"
 log "node up in $(($(date +%s) - t1))s; $(hack/cluster/memory.sh)"
