@@ -53,6 +53,7 @@ fmt: ## Run go fmt.
 vet: ## Run go vet.
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags cluster ./test/cluster/...
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail if generated files are out of date.
@@ -93,6 +94,10 @@ test-e2e: build ## Run the end-to-end suite: the manager binary against envtest 
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
 	TOKENSYNC_MANAGER_BIN=$(LOCALBIN)/manager \
 		$(GO) test -tags e2e ./test/dot/ ./test/e2e/ -count=1 -v -timeout 20m
+
+.PHONY: test-cluster
+test-cluster: manifests kustomize helm ## Run tokensync from its image on a real single-node cluster (root; no Docker engine): kustomize and Helm installs, pods mounting its Secrets, rollouts, garbage collection.
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) hack/cluster/test.sh
 
 # Flags of the scale benchmark (go run ./test/bench -help lists them), e.g.
 # BENCH_ARGS="-n 1000 -manager-args=--concurrent-reconciles=8".

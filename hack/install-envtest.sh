@@ -28,14 +28,9 @@ STORE=${ENVTEST_STORE:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest}
 
 log() { echo "install-envtest: $*" >&2; }
 
-if [[ ! $K8S_VERSION =~ ^1\.([0-9]+)\.([0-9]+)$ ]]; then
-	log "ENVTEST_K8S_VERSION must look like 1.37.2, got '$K8S_VERSION'"
-	exit 2
-fi
-K8S_MINOR=${BASH_REMATCH[1]}
-# The staging modules (k8s.io/api, k8s.io/client-go, ...) of Kubernetes 1.y.z
-# are published as v0.y.z.
-STAGING_VERSION="v0.$K8S_MINOR.${BASH_REMATCH[2]}"
+# shellcheck source=lib/k8s-build.sh
+source "$(dirname "$0")/lib/k8s-build.sh"
+k8s_version "$K8S_VERSION" || exit 2
 
 mkdir -p "$BIN_DIR" "$STORE"
 BIN_DIR=$(cd "$BIN_DIR" && pwd)
@@ -94,67 +89,13 @@ rm -rf "$STORE"/.build-*
 work=$(mktemp -d "$STORE/.build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 out="$work/$K8S_VERSION-$GOOS-$GOARCH"
-mkdir -p "$out" "$work/k8s" "$work/etcd"
+mkdir -p "$out" "$work/etcd"
 # Static binaries, like the released ones; no go.work may interfere.
 export CGO_ENABLED=0 GOOS GOARCH GOWORK=off
 
-# kube-apiserver and kubectl. k8s.io/kubernetes replaces its staging modules
-# with ./staging/... directories that exist only in its own repository, so
-# `go install k8s.io/kubernetes/cmd/...@v1.y.z` is refused. A throwaway module
-# requires k8s.io/kubernetes and replaces every such module with its published
-# v0.y.z release, which is the same code. It also takes k8s.io/kubernetes's go
-# and godebug lines, so that the binaries get the same runtime defaults.
-k8s_gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-if [[ ! -f $k8s_gomod ]]; then
-	log "cannot download k8s.io/kubernetes v$K8S_VERSION from the module proxy"
-	exit 1
-fi
-replaces=$(sed -n 's#^[[:space:]]*\(replace[[:space:]]\{1,\}\)\{0,1\}\(k8s.io/[A-Za-z0-9._-]*\)[[:space:]]\{1,\}=>[[:space:]]\{1,\}\./staging/.*#\2#p' "$k8s_gomod")
-if [[ -z $replaces ]]; then
-	log "found no ./staging replacements in $k8s_gomod"
-	exit 1
-fi
-{
-	echo "module envtestbuild"
-	echo
-	grep -E '^(go|godebug) ' "$k8s_gomod"
-	echo
-	echo "require k8s.io/kubernetes v$K8S_VERSION"
-	echo
-	for m in $replaces; do
-		echo "replace $m => $m $STAGING_VERSION"
-	done
-} >"$work/k8s/go.mod"
-# Lets `go mod tidy` see which packages are needed.
-cat >"$work/k8s/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
-
-# Kubernetes's own build (hack/lib/version.sh) stamps these; without them
-# --version reports v0.0.0-master. kubectl reports client-go's copy.
-build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-	ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
-	ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-done
-
-(
-	cd "$work/k8s"
-	log "resolving k8s.io/kubernetes v$K8S_VERSION dependencies"
-	go mod tidy >&2
-	for cmd in kube-apiserver kubectl; do
-		log "building $cmd (kube-apiserver takes 5+ minutes on 2 cores with a cold build cache)"
-		go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2
-	done
-)
+# kube-apiserver and kubectl, from k8s.io/kubernetes (hack/lib/k8s-build.sh).
+log "building kube-apiserver and kubectl (kube-apiserver takes 5+ minutes on 2 cores with a cold build cache)"
+k8s_build "$work/k8s" "$out" kube-apiserver kubectl
 
 # etcd. go.etcd.io/etcd/server/v3 is itself the etcd main package, but its
 # go.mod replaces the sibling modules with ../ paths, so `go install ...@v` is
@@ -180,23 +121,9 @@ EOF
 )
 
 # Check that what was built is what was asked for, before it enters the store.
-# expect LINE COMMAND...: runs COMMAND, shows its output, fails unless LINE is
-# one of its lines.
-expect() {
-	local want=$1 got
-	shift
-	got=$("$@")
-	echo "$got" >&2
-	if ! grep -qxF "$want" <<<"$got"; then
-		log "$* did not print '$want'"
-		return 1
-	fi
-}
-if [[ $GOOS == "$(go env GOHOSTOS)" && $GOARCH == "$(go env GOHOSTARCH)" ]]; then
-	expect "Kubernetes v$K8S_VERSION" "$out/kube-apiserver" --version
-	expect "Client Version: v$K8S_VERSION" "$out/kubectl" version --client
-	expect "etcd Version: ${ETCD_VERSION#v}" "$out/etcd" --version
-fi
+k8s_expect "Kubernetes v$K8S_VERSION" "$out/kube-apiserver" --version
+k8s_expect "Client Version: v$K8S_VERSION" "$out/kubectl" version --client
+k8s_expect "etcd Version: ${ETCD_VERSION#v}" "$out/etcd" --version
 
 # Move into place only once all three are built and checked, so that an
 # interrupted run never leaves a half-filled version directory behind.

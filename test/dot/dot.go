@@ -83,6 +83,10 @@ type Options struct {
 	Stderr io.Writer
 	// Python is the interpreter; $DOT_PYTHON or DefaultPython when empty.
 	Python string
+	// Host is the IPv4 address the server listens on; 127.0.0.1 when
+	// empty. The cluster test (test/cluster) gives its node's IP, inside
+	// the node's network namespace, so that pods reach the server.
+	Host string
 }
 
 // Server is a running Django OAuth Toolkit.
@@ -138,7 +142,7 @@ func Available() error {
 }
 
 // Start migrates a new database in a temporary directory and starts the
-// server on a free loopback port. It returns once the server answers HTTP.
+// server on a free port of Options.Host (loopback by default). It returns once the server answers HTTP.
 // ctx bounds the start only; the server runs until Stop.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	dir, err := os.MkdirTemp("", "tokensync-dot-")
@@ -166,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// The free port is found by binding and closing it; another process may
 	// take it before the server binds. The server then exits: try another.
 	for attempt := 1; ; attempt++ {
-		err = s.serve(ctx, opts.Stderr)
+		err = s.serve(ctx, opts.Host, opts.Stderr)
 		if err == nil {
 			return s, nil
 		}
@@ -179,12 +183,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 var errExited = errors.New("the Django OAuth Toolkit server exited before it served")
 
-func (s *Server) serve(ctx context.Context, stderr io.Writer) error {
+func (s *Server) serve(ctx context.Context, host string, stderr io.Writer) error {
+	// A port free on loopback is, in practice, free on the host's other
+	// addresses too; if not, the server exits and Start tries another.
 	port, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := fmt.Sprintf("%s:%d", host, port)
 	s.URL = "http://" + addr
 	s.TokenURL = s.URL + "/o/token/"
 	s.IntrospectURL = s.URL + "/o/introspect/"

@@ -225,34 +225,20 @@ func stopManager() {
 	}
 }
 
-func kubectl(args ...string) (string, error) {
-	return kubectlIn("", args...)
-}
+func kube() testutil.Kubectl { return testutil.Kubectl{Bin: kubectlBin, Kubeconfig: adminKC} }
 
-func kubectlIn(stdin string, args ...string) (string, error) {
-	cmd := exec.Command(kubectlBin, append([]string{"--kubeconfig", adminKC}, args...)...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
+func kubectl(args ...string) (string, error) { return kube().Run("", args...) }
+
+func kubectlIn(stdin string, args ...string) (string, error) { return kube().Run(stdin, args...) }
 
 func mustKubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := kubectl(args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return kube().Must(t, args...)
 }
 
 func mustApply(t *testing.T, manifest string) {
 	t.Helper()
-	out, err := kubectlIn(manifest, "apply", "-f", "-")
-	if err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
-	}
+	kube().Apply(t, manifest)
 }
 
 // secretData returns the decoded data of a Secret.

@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"os/exec"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer that a process's output and the test reading
@@ -107,4 +109,38 @@ func Leaks(text string, secrets ...string) []string {
 		}
 	}
 	return out
+}
+// Kubectl runs kubectl against one cluster, as the user of Kubeconfig.
+type Kubectl struct {
+	Bin        string
+	Kubeconfig string
+}
+
+// Run runs kubectl with args, and stdin unless empty, and returns its
+// combined output.
+func (k Kubectl) Run(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(k.Bin, append([]string{"--kubeconfig", k.Kubeconfig}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Must runs kubectl with args and fails the test if it fails.
+func (k Kubectl) Must(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := k.Run("", args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Apply runs kubectl apply -f - with manifest and fails the test if it fails.
+func (k Kubectl) Apply(t testing.TB, manifest string) {
+	t.Helper()
+	if out, err := k.Run(manifest, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
+	}
 }
