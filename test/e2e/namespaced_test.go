@@ -66,11 +66,26 @@ func TestNamespacedInstall(t *testing.T) {
 		{[]string{"list", "secrets", "--all-namespaces"}, "no"},
 		{[]string{"list", "oauthclienttokens.oauth.tokensync.io", "--all-namespaces"}, "no"},
 		{[]string{"get", "leases.coordination.k8s.io", "-n", operatorNS}, "yes"},
+		{[]string{"get", "secrets/tokensync-signing-key", "-n", operatorNS}, "yes"},
+		{[]string{"create", "secrets", "-n", operatorNS}, "yes"},
+		{[]string{"get", "secrets/other", "-n", operatorNS}, "no"},
 	} {
 		if got := canI(c.args...); got != c.want {
 			t.Errorf("kubectl auth can-i %s as the manager: %q, want %q", strings.Join(c.args, " "), got, c.want)
 		}
 	}
+
+	// A new install: no signing key yet, so that the manager creates it
+	// under the namespace-scoped RBAC. The cluster-wide manager's key comes
+	// back afterwards, byte for byte, so that its records stay trusted.
+	key := strings.TrimSpace(mustKubectl(t, "get", "secret", "tokensync-signing-key", "-n", operatorNS, "-o", "jsonpath={.data.key}"))
+	mustKubectl(t, "delete", "secret", "tokensync-signing-key", "-n", operatorNS)
+	t.Cleanup(func() {
+		_, _ = kubectl("delete", "secret", "tokensync-signing-key", "-n", operatorNS, "--ignore-not-found")
+		if out, err := kubectlIn("apiVersion: v1\nkind: Secret\nmetadata:\n  name: tokensync-signing-key\n  namespace: "+operatorNS+"\ndata:\n  key: "+key+"\n", "apply", "-f", "-"); err != nil {
+			t.Errorf("restoring the signing key: %v\n%s", err, out)
+		}
+	})
 
 	// Without client-go's watch-list (streaming lists), as against an API
 	// server before Kubernetes 1.34: its informers list, and need list.

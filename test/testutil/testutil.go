@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +110,7 @@ func Leaks(text string, secrets ...string) []string {
 	}
 	return out
 }
+
 // Kubectl runs kubectl against one cluster, as the user of Kubeconfig.
 type Kubectl struct {
 	Bin        string
