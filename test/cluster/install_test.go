@@ -39,6 +39,7 @@ type installMode struct {
 var installModes = []installMode{
 	{name: "kustomize", install: installKustomize, uninstall: uninstallKustomize},
 	{name: "helm", install: installHelm, uninstall: uninstallHelm},
+	{name: "helm-namespaced", install: installHelmNamespaced, uninstall: uninstallHelm},
 }
 
 // The names both installs give (kustomize's namePrefix tokensync-, Helm
@@ -117,6 +118,26 @@ func installHelm(t *testing.T) deployment {
 		"--set", "image.pullPolicy=Never",
 		"--set", "controller.allowInsecureHTTP=true",
 		"--set", "rbac.rolloutRestart.enabled=true")
+	return d
+}
+
+// installHelmNamespaced is the namespace-scoped install (issue 14): Helm's
+// watchNamespaces, so that the manager has Roles in one namespace only and
+// watches nothing else.
+func installHelmNamespaced(t *testing.T) deployment {
+	d := defaultDeployment()
+	d.watched = []string{"watched-a"}
+	mustApply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+d.watched[0]+"\n")
+	helm(t, "install", "tokensync", filepath.Join(repoRoot, "charts", "tokensync"),
+		"-n", d.namespace, "--create-namespace",
+		"--set", "image.repository="+imageRepo(env.manager), "--set", "image.tag="+imageTag(env.manager),
+		"--set", "image.pullPolicy=Never",
+		"--set", "controller.allowInsecureHTTP=true",
+		"--set", "rbac.rolloutRestart.enabled=true",
+		"--set", "watchNamespaces={"+strings.Join(d.watched, ",")+"}")
+	if out, _ := kubectl("auth", "can-i", "list", "secrets", "--all-namespaces", "--as", "system:serviceaccount:"+d.namespace+":"+d.serviceAccount); strings.TrimSpace(out) != "no" {
+		t.Fatalf("the namespace-scoped install may list Secrets cluster-wide: %q", out)
+	}
 	return d
 }
 
