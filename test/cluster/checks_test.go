@@ -100,6 +100,7 @@ subjects:
 		{"ManagerPod", c.managerPod},
 		{"Metrics", c.metrics},
 		{"Consumers", c.consumers},
+		{"Keyless", c.keyless},
 		{"Rotation", c.rotation},
 		{"Restart", c.restart},
 		{"GarbageCollection", c.garbageCollection},
