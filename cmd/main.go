@@ -108,7 +108,7 @@ func main() {
 	fs.StringVar(&o.signingKeyNamespace, "signing-key-namespace", "",
 		"Namespace of --signing-key-secret. Defaults to --leader-election-namespace, else the manager's own namespace in a cluster, else default.")
 	fs.DurationVar(&o.minRolloutInterval, "min-rollout-restart-interval", rollout.DefaultMinInterval,
-		"Shortest time between two restarts of one OAuthClientToken's rolloutRestartTargets, however often its token rotates.")
+		"Shortest time between two restarts of one rolloutRestartTargets workload, however often the tokens it reads rotate (kept on the workload in the oauth.tokensync.io/last-restart annotation).")
 	fs.IntVar(&o.maxPerNamespace, "max-requests-per-namespace", 0,
 		"Most token requests of one namespace under way at once, so that a namespace whose endpoint never answers holds only that many workers. 0 means half of --concurrent-reconciles (at least 1); a negative value means no limit.")
 	fs.IntVar(&o.maxMetricHosts, "max-metric-hosts", metrics.DefaultMaxHosts,

@@ -128,12 +128,25 @@ const (
 	// EventRolloutRestartSkipped (Warning): a rolloutRestartTargets workload
 	// does not exist; its pods, when created, read the new token anyway.
 	EventRolloutRestartSkipped = "RolloutRestartSkipped"
+	// EventRolloutRestartDeferred (Normal): a rolloutRestartTargets workload
+	// was restarted less than --min-rollout-restart-interval ago (for this
+	// object or another whose Secret it reads); it is restarted when the
+	// interval has passed.
+	EventRolloutRestartDeferred = "RolloutRestartDeferred"
 )
 
 // RestartedAtAnnotation is set on the pod template of each
 // rolloutRestartTargets workload to the rotated token's issue time (RFC
 // 3339), which rolls out new pods, as `kubectl rollout restart` does.
 const RestartedAtAnnotation = "oauth.tokensync.io/restarted-at"
+
+// LastRestartAnnotation is set on each rolloutRestartTargets workload
+// itself (not its pod template, so setting it rolls nothing out) to the time
+// tokensync last restarted it (RFC 3339). The manager's
+// --min-rollout-restart-interval is kept per workload through it: a
+// workload that reads the Secrets of several objects is still restarted at
+// most once per interval.
+const LastRestartAnnotation = "oauth.tokensync.io/last-restart"
 
 // RefreshRequestedAnnotation, set on an OAuthClientToken to a new value
 // (e.g. `date +%s`), forces a new token once per value:

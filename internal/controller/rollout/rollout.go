@@ -40,7 +40,7 @@ const FieldManager = "tokensync"
 const RetryInterval = time.Minute
 
 // DefaultMinInterval is the default shortest time between two restarts of
-// one object's workloads, however often its token rotates.
+// one workload, however often the tokens it reads rotate.
 const DefaultMinInterval = 5 * time.Minute
 
 // Reconciler restarts rolloutRestartTargets.
@@ -53,8 +53,9 @@ type Reconciler struct {
 	API      client.Reader
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
-	// MinInterval is the shortest time between two restarts for one
-	// object (--min-rollout-restart-interval); DefaultMinInterval when 0.
+	// MinInterval is the shortest time between two restarts of one
+	// workload (--min-rollout-restart-interval), kept on the workload in
+	// LastRestartAnnotation; DefaultMinInterval when 0.
 	MinInterval time.Duration
 }
 
@@ -107,6 +108,17 @@ func equalTimes(a, b *metav1.Time) bool {
 	return a.Equal(b)
 }
 
+// lastRestart is when tokensync last restarted workload w, from its
+// LastRestartAnnotation. A time in the future is no restart tokensync made
+// (the workload's owner may write anything there) and is ignored.
+func (r *Reconciler) lastRestart(w client.Object, now time.Time) (time.Time, bool) {
+	last, err := time.Parse(time.RFC3339, w.GetAnnotations()[v1alpha1.LastRestartAnnotation])
+	if err != nil || last.After(now) {
+		return time.Time{}, false
+	}
+	return last, true
+}
+
 // restart does the work and returns how soon to look again (0: nothing
 // left to do).
 func (r *Reconciler) restart(ctx context.Context, obj *v1alpha1.OAuthClientToken) time.Duration {
@@ -129,23 +141,11 @@ func (r *Reconciler) restart(ctx context.Context, obj *v1alpha1.OAuthClientToken
 		return 0
 	}
 	now := r.Clock.Now()
-	if last := st.LastRolloutRestart; last != nil {
-		if next := last.Add(r.minInterval()); now.Before(next) {
-			return next.Sub(now) // the next restart takes the token then current
-		}
-	}
 
 	value := issued.UTC().Format(time.RFC3339)
-	patch, err := json.Marshal(map[string]any{
-		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-			"annotations": map[string]string{v1alpha1.RestartedAtAnnotation: value},
-		}}},
-	})
-	if err != nil {
-		panic(err) // a map of strings always marshals
-	}
 	secret := obj.TargetName()
-	var restarted, missing, unrelated, failed []string
+	var restarted, missing, unrelated, failed, deferred []string
+	var wait time.Duration
 	for _, t := range obj.Spec.RolloutRestartTargets {
 		ref := string(t.Kind) + "/" + t.Name
 		w, tpl := workload(t.Kind)
@@ -164,6 +164,30 @@ func (r *Reconciler) restart(ctx context.Context, obj *v1alpha1.OAuthClientToken
 		case !References(tpl(), secret):
 			unrelated = append(unrelated, ref)
 			continue
+		case tpl().Annotations[v1alpha1.RestartedAtAnnotation] == value:
+			continue // already restarted for this token (a retry after a failure elsewhere)
+		}
+		// The interval is the workload's, whichever object restarted it
+		// last: n objects whose Secrets it reads do not make n restarts.
+		if last, ok := r.lastRestart(w, now); ok {
+			if next := last.Add(r.minInterval()); now.Before(next) {
+				deferred = append(deferred, ref)
+				if d := next.Sub(now); wait == 0 || d < wait {
+					wait = d
+				}
+				continue
+			}
+		}
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{
+				v1alpha1.LastRestartAnnotation: now.UTC().Truncate(time.Second).Format(time.RFC3339),
+			}},
+			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+				"annotations": map[string]string{v1alpha1.RestartedAtAnnotation: value},
+			}}},
+		})
+		if err != nil {
+			panic(err) // a map of strings always marshals
 		}
 		if err := r.Client.Patch(ctx, w, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)); err != nil {
 			failed = append(failed, describe(ref, t.Kind, "patch", err))
@@ -183,7 +207,15 @@ func (r *Reconciler) restart(ctx context.Context, obj *v1alpha1.OAuthClientToken
 	}
 	if len(failed) > 0 {
 		r.event(obj, corev1.EventTypeWarning, v1alpha1.EventRolloutRestartFailed, "Could not restart after the token rotation, retrying in %s: %s", RetryInterval, strings.Join(failed, "; "))
-		return RetryInterval
+		if wait == 0 || RetryInterval < wait {
+			wait = RetryInterval
+		}
+	}
+	if len(deferred) > 0 {
+		r.event(obj, corev1.EventTypeNormal, v1alpha1.EventRolloutRestartDeferred, "Restarted less than %s ago (for another token), restarting in %s: %s", r.minInterval(), wait.Round(time.Second), strings.Join(deferred, ", "))
+	}
+	if wait > 0 {
+		return wait
 	}
 	st.RolloutRestartedFor = &issued
 	return 0
