@@ -17,6 +17,7 @@ import (
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/failure"
+	"github.com/tokensync/tokensync/internal/oauth"
 )
 
 // DefaultMaxHosts is how many distinct hosts the host label names by
@@ -77,7 +78,7 @@ func (m *Metrics) host(endpoint string) string {
 	if err != nil || u.Host == "" {
 		return OtherHost
 	}
-	h := u.Host
+	h := oauth.HostKey(u) // one server spelled several ways is one host
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.hosts[h] {

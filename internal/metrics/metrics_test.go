@@ -22,6 +22,8 @@ func TestHostLabelIsBounded(t *testing.T) {
 		m.ObserveRequest(fmt.Sprintf("https://tenant-%d.example.com/token", i), time.Millisecond, nil)
 	}
 	m.ObserveRequest("https://tenant-1.example.com/token", time.Millisecond, nil)
+	// One host spelled other ways takes no new series.
+	m.ObserveRequest("https://TENANT-1.example.com.:0443/token", time.Millisecond, nil)
 	m.ObserveRequest("not a url", time.Millisecond, nil)
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -35,7 +37,7 @@ func TestHostLabelIsBounded(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]uint64{"tenant-0.example.com": 1, "tenant-1.example.com": 2, "tenant-2.example.com": 1, OtherHost: 48}
+	want := map[string]uint64{"tenant-0.example.com": 1, "tenant-1.example.com": 3, "tenant-2.example.com": 1, OtherHost: 48}
 	if fmt.Sprint(hosts) != fmt.Sprint(want) {
 		t.Fatalf("host series %v, want %v", hosts, want)
 	}

@@ -17,8 +17,10 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -218,13 +220,41 @@ func (c *Client) httpClient(t *TLSConfig) (*http.Client, *Error) {
 }
 
 // hostOf is the host[:port] of a URL, the key of the Limiter: never user
-// information, path or query.
+// information, path or query. See HostKey.
 func hostOf(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return ""
 	}
-	return strings.ToLower(u.Host)
+	return HostKey(u)
+}
+
+// HostKey is the canonical host[:port] of u, so that one server spelled
+// several ways (upper case, a trailing dot, the scheme's default port
+// written out, a port with leading zeros) is one host for the per-host
+// limits and the metrics: lower case, no trailing dot, the port as a
+// number and omitted when it is the scheme's default.
+func HostKey(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil:
+			// not a port Go dials; keep it as written
+		case (n == 443 && u.Scheme == "https") || (n == 80 && u.Scheme == "http"):
+			port = ""
+		default:
+			port = strconv.FormatUint(n, 10)
+		}
+	}
+	if port == "" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // callerOf identifies a request for the Limiter's booked slots, without
