@@ -813,6 +813,8 @@ type OAuthClientTokenStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsRef) || self.spec.credentialsRef.name != (has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name)",message="the target Secret must not be the credentials Secret"
+// +kubebuilder:validation:XValidation:rule="!(has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name).endsWith('-tokensync-state')",message="the target Secret's name must not end in -tokensync-state: tokensync keeps refresh tokens in Secrets so named"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.provider.tokenExchange) || !has(self.spec.provider.tokenExchange.subjectTokenRef) || self.spec.provider.tokenExchange.subjectTokenRef.name != self.metadata.name",message="provider.tokenExchange.subjectTokenRef must name another OAuthClientToken: an exchange of its own token would renew itself forever"
 type OAuthClientToken struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -66,7 +66,7 @@ type Versions func(kind Kind, key types.NamespacedName) (rv string, exists bool)
 // SubjectReader returns the token another OAuthClientToken of namespace
 // ns holds (the subject of a chained exchange), when it expires, and the
 // version of that token (anything that changes when it does).
-type SubjectReader func(ctx context.Context, ns, name string) (token string, expiresAt time.Time, version string, err error)
+type SubjectReader func(ctx context.Context, ns, self, name string) (token string, expiresAt time.Time, version string, err error)
 
 // Reader reads inputs.
 type Reader struct {
@@ -229,7 +229,7 @@ func (r *Reader) Read(ctx context.Context, obj *v1alpha1.OAuthClientToken) (*Inp
 		if r.Subjects == nil {
 			return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "chained token exchange is not available")
 		}
-		tok, exp, v, err := r.Subjects(ctx, obj.Namespace, name)
+		tok, exp, v, err := r.Subjects(ctx, obj.Namespace, obj.Name, name)
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func (w *Writer) Release(ctx context.Context, obj *v1alpha1.OAuthClientToken, na
 		return fmt.Errorf("reading Secret %s: %w", name, err)
 	case s.Annotations[v1alpha1.OwnerAnnotation] != obj.Name || s.Labels[v1alpha1.ManagedLabel] != "true":
 	default:
-		switch originOf(s, func() bool { return w.legacyCreated(ctx, key) }) {
+		switch originOf(s, func() bool { return w.legacyCreated(ctx, key) }, func() bool { return w.Signer.intact(s) }) {
 		case Created:
 			if hasControllerRef(s, obj) {
 				if err := w.deleteExactly(ctx, s); err != nil {
@@ -61,7 +61,7 @@ func (w *Writer) Finalize(ctx context.Context, obj *v1alpha1.OAuthClientToken) e
 		if s == nil || s.Annotations[v1alpha1.OwnerAnnotation] != obj.Name {
 			continue
 		}
-		if originOf(s, func() bool { return w.legacyCreated(ctx, key) }) == Merged {
+		if originOf(s, func() bool { return w.legacyCreated(ctx, key) }, func() bool { return w.Signer.intact(s) }) == Merged {
 			if err := w.unmerge(ctx, key); err != nil {
 				return err
 			}

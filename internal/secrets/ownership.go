@@ -43,7 +43,14 @@ const OriginCreated = "created"
 // OAuthClientToken controller reference, or when tokensync's field manager
 // owns its type (only a created Secret's type is applied); legacyCreated
 // reports the latter from managedFields, which only an uncached read has.
-func originOf(m metav1.Object, legacyCreated func() bool) Origin {
+//
+// The origin annotation alone proves nothing: anyone who may write the
+// Secret can copy it from a Secret tokensync created. It counts when the
+// signed record covers it (intact), or when the Secret already carries an
+// OAuthClientToken's controller reference (a record signed with a key
+// since lost); else a Secret that says "created" is taken as Merged, so
+// that it is never taken over.
+func originOf(m metav1.Object, legacyCreated, intact func() bool) Origin {
 	if m == nil {
 		return Absent
 	}
@@ -51,19 +58,27 @@ func originOf(m metav1.Object, legacyCreated func() bool) Origin {
 		return Foreign
 	}
 	if m.GetAnnotations()[v1alpha1.OriginAnnotation] == OriginCreated {
-		return Created
+		if (intact != nil && intact()) || hasTokenController(m) {
+			return Created
+		}
+		return Merged
 	}
 	if m.GetAnnotations()[v1alpha1.OwnerAnnotation] != "" && m.GetAnnotations()[v1alpha1.SignatureAnnotation] == "" {
-		for _, ref := range m.GetOwnerReferences() {
-			if ref.Controller != nil && *ref.Controller && ref.Kind == "OAuthClientToken" && ref.APIVersion == v1alpha1.GroupVersion.String() {
-				return Created
-			}
-		}
-		if legacyCreated != nil && legacyCreated() {
+		if hasTokenController(m) || (legacyCreated != nil && legacyCreated()) {
 			return Created
 		}
 	}
 	return Merged
+}
+
+// hasTokenController reports whether an OAuthClientToken is m's controller.
+func hasTokenController(m metav1.Object) bool {
+	for _, ref := range m.GetOwnerReferences() {
+		if ref.Controller != nil && *ref.Controller && ref.Kind == "OAuthClientToken" && ref.APIVersion == v1alpha1.GroupVersion.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // Action is what an object may do with its target Secret.
@@ -93,6 +108,9 @@ type ClaimInput struct {
 	// Controller is a controller reference to something other than an
 	// OAuthClientToken, if the Secret has one.
 	Controller *metav1.OwnerReference
+	// StateOf is set when the Secret is a state Secret (it keeps the
+	// refresh token of Owner's target Secret StateOf): never a target.
+	StateOf string
 }
 
 // Claim decides what Self may do with the Secret. The rule between objects
@@ -105,6 +123,9 @@ type ClaimInput struct {
 func Claim(in ClaimInput) (Action, error) {
 	conflict := func(format string, args ...any) (Action, error) {
 		return 0, failure.NewStalled(v1alpha1.ReasonSecretConflict, format, args...)
+	}
+	if in.StateOf != "" && in.Origin != Foreign {
+		return conflict("Secret %s is where tokensync keeps the refresh token of OAuthClientToken %s; choose another target.name", in.Name, in.Owner)
 	}
 	if in.Origin != Absent && in.Origin != Foreign && in.Owner != in.Self && in.OwnerClaims {
 		return conflict("Secret %s is written by OAuthClientToken %s; choose another target.name", in.Name, in.Owner)

@@ -42,6 +42,9 @@ func TestClaim(t *testing.T) {
 		{"written by another that went, an older one waits: it adopts", ClaimInput{Self: "me", Owner: "other", Policy: owner, Origin: Created, Older: "old"}, v1alpha1.ReasonSecretConflict},
 		{"merged by another that went, Merge: adopt", ClaimInput{Self: "me", Owner: "other", Policy: merge, Origin: Merged}, "write"},
 		{"merged by another that went, Owner: never taken over", ClaimInput{Self: "me", Owner: "other", Policy: owner, Origin: Merged}, v1alpha1.ReasonSecretConflict},
+		{"another object's state Secret, Owner: never a target", ClaimInput{Self: "me", Owner: "other", Policy: owner, Origin: Created, StateOf: "other"}, v1alpha1.ReasonSecretConflict},
+		{"another object's state Secret, Merge: never a target", ClaimInput{Self: "me", Owner: "other", Policy: merge, Origin: Created, StateOf: "other"}, v1alpha1.ReasonSecretConflict},
+		{"its own state Secret: never its target", ClaimInput{Self: "me", Owner: "me", Policy: orphan, Origin: Created, StateOf: "x"}, v1alpha1.ReasonSecretConflict},
 		{"created, controlled by someone else, Owner", ClaimInput{Self: "me", Owner: "me", Policy: owner, Origin: Created, Controller: &metav1.OwnerReference{Kind: "Deployment", Name: "x"}}, v1alpha1.ReasonSecretConflict},
 		{"created, controlled by someone else, Orphan", ClaimInput{Self: "me", Owner: "me", Policy: orphan, Origin: Created, Controller: &metav1.OwnerReference{Kind: "Deployment", Name: "x"}}, "write"},
 	} {
@@ -74,23 +77,26 @@ func TestOriginOf(t *testing.T) {
 		name   string
 		m      *metav1.ObjectMeta
 		legacy bool
+		intact bool
 		want   Origin
 	}{
-		{"no label", &metav1.ObjectMeta{}, false, Foreign},
-		{"created", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OriginAnnotation: "created", v1alpha1.OwnerAnnotation: "x"}}, false, Created},
-		{"merged", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x", v1alpha1.SignatureAnnotation: "s"}}, false, Merged},
-		{"v0.1 Owner", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}, OwnerReferences: []metav1.OwnerReference{ctrlRef}}, false, Created},
-		{"v0.1 Orphan: tokensync applied its type", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}}, true, Created},
-		{"v0.1 Merge", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}}, false, Merged},
-		{"a signed record is never legacy", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x", v1alpha1.SignatureAnnotation: "s"}, OwnerReferences: []metav1.OwnerReference{ctrlRef}}, true, Merged},
+		{"no label", &metav1.ObjectMeta{}, false, false, Foreign},
+		{"created", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OriginAnnotation: "created", v1alpha1.OwnerAnnotation: "x"}}, false, true, Created},
+		{"created, record not signed by this key: a forged origin", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OriginAnnotation: "created", v1alpha1.OwnerAnnotation: "x"}}, false, false, Merged},
+		{"created, signed with a key since lost, with its controller reference", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OriginAnnotation: "created", v1alpha1.OwnerAnnotation: "x", v1alpha1.SignatureAnnotation: "s"}, OwnerReferences: []metav1.OwnerReference{ctrlRef}}, false, false, Created},
+		{"merged", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x", v1alpha1.SignatureAnnotation: "s"}}, false, false, Merged},
+		{"v0.1 Owner", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}, OwnerReferences: []metav1.OwnerReference{ctrlRef}}, false, false, Created},
+		{"v0.1 Orphan: tokensync applied its type", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}}, true, false, Created},
+		{"v0.1 Merge", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x"}}, false, false, Merged},
+		{"a signed record is never legacy", &metav1.ObjectMeta{Labels: managed, Annotations: map[string]string{v1alpha1.OwnerAnnotation: "x", v1alpha1.SignatureAnnotation: "s"}, OwnerReferences: []metav1.OwnerReference{ctrlRef}}, true, false, Merged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := originOf(tc.m, func() bool { return tc.legacy }); got != tc.want {
+			if got := originOf(tc.m, func() bool { return tc.legacy }, func() bool { return tc.intact }); got != tc.want {
 				t.Fatalf("originOf = %s, want %s", got, tc.want)
 			}
 		})
 	}
-	if originOf(nil, nil) != Absent {
+	if originOf(nil, nil, nil) != Absent {
 		t.Fatal("nil metadata is not Absent")
 	}
 }

@@ -67,7 +67,7 @@ const (
 // recordAnnotations returns the annotations recording tok on Secret
 // ns/name written for owner, signature included. contentHash is the digest
 // of what the Secret's data holds (tokenHash or dataHash).
-func (s *Signer) recordAnnotations(ns, name, owner string, tok *Token, contentHash string) map[string]string {
+func (s *Signer) recordAnnotations(ns, name, owner string, created bool, tok *Token, contentHash string) map[string]string {
 	a := map[string]string{
 		v1alpha1.OwnerAnnotation:         owner,
 		v1alpha1.ConfigHashAnnotation:    tok.ConfigHash,
@@ -79,6 +79,9 @@ func (s *Signer) recordAnnotations(ns, name, owner string, tok *Token, contentHa
 	}
 	if tok.LifetimeDefaulted {
 		a[v1alpha1.ExpirySourceAnnotation] = sourceDefault
+	}
+	if created {
+		a[v1alpha1.OriginAnnotation] = OriginCreated
 	}
 	if tok.Data != nil {
 		a[v1alpha1.DataHashAnnotation] = contentHash
@@ -96,12 +99,20 @@ func (s *Signer) recordAnnotations(ns, name, owner string, tok *Token, contentHa
 }
 
 // signed lists the annotations the signature covers, in order. renew-at is
-// not among them: it is never read back.
+// not among them: it is never read back. The origin is: it decides who may
+// take the Secret over.
 var signed = []string{
 	v1alpha1.OwnerAnnotation, v1alpha1.ConfigHashAnnotation, v1alpha1.InputsVersionAnnotation,
 	v1alpha1.TokenHashAnnotation, v1alpha1.DataHashAnnotation, v1alpha1.TokenTypeAnnotation,
 	v1alpha1.IssuedAtAnnotation, v1alpha1.ExpiresAtAnnotation, v1alpha1.ExpirySourceAnnotation,
-	v1alpha1.NotAfterAnnotation,
+	v1alpha1.NotAfterAnnotation, v1alpha1.OriginAnnotation,
+}
+
+// intact reports whether sec's record is signed by this Signer, whatever
+// its data holds.
+func (s *Signer) intact(sec *corev1.Secret) bool {
+	sig := sec.Annotations[v1alpha1.SignatureAnnotation]
+	return sig != "" && hmac.Equal([]byte(sig), []byte(s.mac(sec.Namespace, sec.Name, sec.Annotations)))
 }
 
 func (s *Signer) mac(ns, name string, a map[string]string) string {

@@ -13,7 +13,7 @@ import (
 
 func signedSecret(t *testing.T, s *Signer, tok *Token) *corev1.Secret {
 	t.Helper()
-	a := s.recordAnnotations("ns", "target", "obj", tok, tokenHash(tok.AccessToken))
+	a := s.recordAnnotations("ns", "target", "obj", true, tok, tokenHash(tok.AccessToken))
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "target", Annotations: a},
 		Data:       dataOf(tok),
@@ -46,13 +46,22 @@ func TestRecordVerification(t *testing.T) {
 		t.Fatal("a record copied to another Secret verified")
 	}
 	for _, k := range []string{v1alpha1.OwnerAnnotation, v1alpha1.ConfigHashAnnotation, v1alpha1.InputsVersionAnnotation, v1alpha1.TokenHashAnnotation,
-		v1alpha1.TokenTypeAnnotation, v1alpha1.IssuedAtAnnotation, v1alpha1.ExpiresAtAnnotation, v1alpha1.ExpirySourceAnnotation, v1alpha1.SignatureAnnotation} {
+		v1alpha1.TokenTypeAnnotation, v1alpha1.IssuedAtAnnotation, v1alpha1.ExpiresAtAnnotation, v1alpha1.ExpirySourceAnnotation, v1alpha1.SignatureAnnotation, v1alpha1.OriginAnnotation} {
 		edited := sec.DeepCopy()
 		edited.Annotations = maps.Clone(sec.Annotations)
 		edited.Annotations[k] = edited.Annotations[k] + "x"
 		if _, ok := s.verify(edited, "obj", nil); ok {
 			t.Errorf("editing %s kept the record valid", k)
 		}
+	}
+	if !s.intact(sec) || other.intact(sec) {
+		t.Fatal("intact does not say whether this key signed the record")
+	}
+	unsigned := sec.DeepCopy()
+	unsigned.Annotations = maps.Clone(sec.Annotations)
+	delete(unsigned.Annotations, v1alpha1.OriginAnnotation)
+	if s.intact(unsigned) {
+		t.Fatal("the record does not cover the origin")
 	}
 	edited := sec.DeepCopy()
 	edited.Annotations[v1alpha1.RenewAtAnnotation] = "2099-01-01T00:00:00Z"
@@ -73,7 +82,7 @@ func TestTemplatedRecord(t *testing.T) {
 	s, _ := NewSigner([]byte("0123456789abcdef0123456789abcdef"))
 	tpls := map[string]v1alpha1.DataTemplate{"h": "Bearer {{ .AccessToken }}"}
 	tok := &Token{Data: map[string][]byte{"h": []byte("Bearer at")}, TokenType: "Bearer", IssuedAt: time.Unix(0, 0), ExpiresAt: time.Unix(3600, 0), ConfigHash: "c"}
-	a := s.recordAnnotations("ns", "target", "obj", tok, dataHash(tpls, tok.Data))
+	a := s.recordAnnotations("ns", "target", "obj", true, tok, dataHash(tpls, tok.Data))
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "target", Annotations: a}, Data: map[string][]byte{"h": []byte("Bearer at")}}
 	if _, ok := s.verify(sec, "obj", tpls); !ok {
 		t.Fatal("templated record does not verify")

@@ -132,11 +132,12 @@ func (w *Writer) Inspect(ctx context.Context, obj *v1alpha1.OAuthClientToken) (*
 	if live != nil {
 		meta = live
 	}
-	t.Origin = originOf(meta, func() bool { return w.legacyCreated(ctx, key) })
+	t.Origin = originOf(meta, func() bool { return w.legacyCreated(ctx, key) }, func() bool { return w.Signer.intact(live) })
+	in := ClaimInput{Name: t.Name, Self: obj.Name, Policy: Policy(obj), Origin: t.Origin, Controller: controllerOf(meta)}
 	if live != nil {
 		t.Owner = live.Annotations[v1alpha1.OwnerAnnotation]
+		in.Owner, in.StateOf = t.Owner, live.Annotations[v1alpha1.StateOfAnnotation]
 	}
-	in := ClaimInput{Name: t.Name, Self: obj.Name, Policy: Policy(obj), Origin: t.Origin, Owner: t.Owner, Controller: controllerOf(meta)}
 	if in.Older, err = w.olderClaimant(ctx, obj); err != nil {
 		return t, err
 	}
@@ -318,10 +319,7 @@ func (w *Writer) applyConfig(obj *v1alpha1.OAuthClientToken, t *Target, tok *Tok
 	maps.Copy(annotations, rec)
 	annotations[v1alpha1.OwnerAnnotation] = obj.Name
 	annotations[v1alpha1.TargetHashAnnotation] = TargetHash(obj)
-	created := t.Origin == Created || t.Action == Create
-	if created {
-		annotations[v1alpha1.OriginAnnotation] = OriginCreated
-	}
+	created := isCreated(t)
 	ac := corev1ac.Secret(t.Name, obj.Namespace).WithLabels(labels).WithAnnotations(annotations)
 	if tok != nil {
 		ac = ac.WithData(dataOf(tok))
@@ -360,18 +358,22 @@ func dataOf(tok *Token) map[string][]byte {
 	}
 }
 
-func (w *Writer) record(obj *v1alpha1.OAuthClientToken, tok *Token) map[string]string {
+// isCreated reports whether t is (or is about to be) a Secret tokensync
+// created.
+func isCreated(t *Target) bool { return t.Origin == Created || t.Action == Create }
+
+func (w *Writer) record(obj *v1alpha1.OAuthClientToken, t *Target, tok *Token) map[string]string {
 	content := tokenHash(tok.AccessToken)
 	if tok.Data != nil {
 		content = dataHash(templatesOf(obj), tok.Data)
 	}
-	return w.Signer.recordAnnotations(obj.Namespace, obj.TargetName(), obj.Name, tok, content)
+	return w.Signer.recordAnnotations(obj.Namespace, obj.TargetName(), obj.Name, isCreated(t), tok, content)
 }
 
 // Write writes tok into obj's target Secret, creating it when Inspect said
 // so. A create fails, as SecretConflict, when the Secret appeared since.
 func (w *Writer) Write(ctx context.Context, obj *v1alpha1.OAuthClientToken, t *Target, tok *Token) error {
-	return w.apply(ctx, obj, t, w.applyConfig(obj, t, tok, w.record(obj, tok)), tok)
+	return w.apply(ctx, obj, t, w.applyConfig(obj, t, tok, w.record(obj, t, tok)), tok)
 }
 
 // Sync makes the target Secret match the spec and hold t.Held, which
@@ -381,7 +383,7 @@ func (w *Writer) Write(ctx context.Context, obj *v1alpha1.OAuthClientToken, t *T
 // writes nothing when nothing differs, and reports whether it wrote.
 func (w *Writer) Sync(ctx context.Context, obj *v1alpha1.OAuthClientToken, t *Target) (bool, error) {
 	tok := t.Held
-	ac := w.applyConfig(obj, t, tok, w.record(obj, tok))
+	ac := w.applyConfig(obj, t, tok, w.record(obj, t, tok))
 	if upToDate(t.Live, ac, obj) {
 		return false, nil
 	}
@@ -392,7 +394,7 @@ func (w *Writer) Sync(ctx context.Context, obj *v1alpha1.OAuthClientToken, t *Ta
 // Clear) and keeps the record, so that status can still say when it
 // expired.
 func (w *Writer) Clear(ctx context.Context, obj *v1alpha1.OAuthClientToken, t *Target) error {
-	rec := w.record(obj, t.Held)
+	rec := w.record(obj, t, t.Held)
 	return w.apply(ctx, obj, t, w.applyConfig(obj, t, nil, rec), nil)
 }
 
