@@ -169,13 +169,14 @@ func (r *Reconciler) ReconcileCluster(ctx context.Context, name string) (ctrl.Re
 
 // SetupWithManager registers the controllers and their watches: the
 // providers (spec changes), and, through the metadata index, the Secrets
-// and ConfigMaps they read.
+// and ConfigMaps they read (with WatcherSources, which leave the token
+// controller's suppression of its own writes alone).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, x *index.Index, opts controller.Options) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(opts).
 		Named("oauthprovider")
-	for _, src := range x.Sources(r.namespacedFor) {
+	for _, src := range x.WatcherSources(r.namespacedFor) {
 		b = b.WatchesRawSource(src)
 	}
 	if err := b.Complete(namespaced{r}); err != nil {
@@ -188,7 +189,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, x *index.Index, opts con
 		For(&v1alpha1.ClusterOAuthProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(opts).
 		Named("clusteroauthprovider")
-	for _, src := range x.Sources(r.clusterFor) {
+	for _, src := range x.WatcherSources(r.clusterFor) {
 		c = c.WatchesRawSource(src)
 	}
 	return c.Complete(cluster{r})
