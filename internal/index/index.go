@@ -214,6 +214,18 @@ func (x *Index) event(key types.NamespacedName, rv string, handle func()) {
 	handle()
 }
 
+// route handles a create or update event of a source: through event, which
+// drops the reconciler's own Secret writes, for the sources of Sources;
+// at once for WatcherSources, which must not use up the record of those
+// writes.
+func (x *Index) route(kind string, key types.NamespacedName, rv string, ownWrites bool, handle func()) {
+	if kind != "Secret" || !ownWrites {
+		handle()
+		return
+	}
+	x.event(key, rv, handle)
+}
+
 func (x *Index) forget(key types.NamespacedName) {
 	x.mu.Lock()
 	delete(x.written, key)
@@ -244,11 +256,7 @@ func (x *Index) sources(m Mapper, ownWrites bool) []source.Source {
 			}
 		}
 		changed := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
-			if kind != "Secret" || !ownWrites {
-				enqueue(ctx, q, o)
-				return
-			}
-			x.event(client.ObjectKeyFromObject(o), o.ResourceVersion, func() { enqueue(ctx, q, o) })
+			x.route(kind, client.ObjectKeyFromObject(o), o.ResourceVersion, ownWrites, func() { enqueue(ctx, q, o) })
 		}
 		h := handler.TypedFuncs[*metav1.PartialObjectMetadata, reconcile.Request]{
 			CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
