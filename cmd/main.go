@@ -28,12 +28,14 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/controller/provider"
 	"github.com/tokensync/tokensync/internal/controller/rollout"
 	"github.com/tokensync/tokensync/internal/controller/token"
 	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/inputs"
 	"github.com/tokensync/tokensync/internal/metrics"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/providers"
 	"github.com/tokensync/tokensync/internal/secrets"
 )
 
@@ -72,6 +74,9 @@ type options struct {
 	minRolloutInterval   time.Duration
 	maxMetricHosts       int
 	maxPerNamespace      int
+	requireProviderRef   bool
+	inlineNamespaces     []string
+	clusterProviderNS    string
 
 	tokenClient tokenClientOptions
 }
@@ -120,6 +125,14 @@ func main() {
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
 	bindTokenClientFlags(fs, &o.tokenClient)
 	bindWatchNamespacesFlag(fs, &o.watchNamespaces)
+	fs.BoolVar(&o.requireProviderRef, "require-provider-ref", false,
+		"Refuse OAuthClientTokens with an inline spec.provider (reason InlineProviderRefused), except in --inline-provider-namespaces: "+
+			"tenants can then only use the OAuthProviders and ClusterOAuthProviders their platform team defined, and cannot aim the manager at an endpoint of their choice.")
+	fs.Var(namespacesFlag{names: &o.inlineNamespaces}, "inline-provider-namespaces",
+		"Comma-separated namespaces where inline spec.provider stays allowed with --require-provider-ref.")
+	fs.StringVar(&o.clusterProviderNS, "cluster-provider-namespace", "",
+		"Namespace of the credentials Secrets (and TLS material) of ClusterOAuthProviders; only the platform team should be able to write it. "+
+			"Defaults to $POD_NAMESPACE, else the manager's own namespace in a cluster, else default.")
 	zapOpts := zap.Options{Development: false}
 	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
@@ -218,11 +231,27 @@ func run(ctx context.Context, o options) error {
 	r.Jitter = true
 	r.Metrics = metrics.New(mgr.GetClient(), o.maxMetricHosts)
 	r.MaxRequestsPerNamespace = perNamespace(o)
+	policy := providers.Policy{
+		RequireProviderRef: o.requireProviderRef,
+		InlineNamespaces:   o.inlineNamespaces,
+		ClusterNamespace:   clusterProviderNamespace(o),
+		// A manager confined to some namespaces has no cluster-wide
+		// permissions to read ClusterOAuthProviders.
+		NoClusterProviders: len(namespaces) > 0,
+	}
+	r.Providers = &providers.Resolver{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Policy: policy}
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if err := r.SetupWithManager(ctx, mgr, x, controllerOptions(o)); err != nil {
 		return fmt.Errorf("setting up the token controller: %w", err)
+	}
+	checks := &provider.Reconciler{
+		Client: mgr.GetClient(), API: mgr.GetAPIReader(), URLs: r.URLs, Discovery: r.Discovery,
+		ClusterNamespace: policy.ClusterNamespace, NoClusterProviders: policy.NoClusterProviders,
+	}
+	if err := checks.SetupWithManager(mgr, x, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
+		return fmt.Errorf("setting up the provider controller: %w", err)
 	}
 	restarts := &rollout.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{}, MinInterval: o.minRolloutInterval}
 	if err := restarts.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
@@ -236,6 +265,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.allowInsecureHTTP {
 		setupLog.Info("plain http token URLs are allowed (--allow-insecure-http): for local testing only")
+	}
+	if o.requireProviderRef {
+		setupLog.Info("inline providers are refused (--require-provider-ref)", "exceptIn", o.inlineNamespaces)
 	}
 	if len(o.watchNamespaces) > 0 {
 		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
@@ -251,6 +283,20 @@ func signingKeyNamespace(o options) string {
 		return o.signingKeyNamespace
 	case o.leaderElectionNS != "":
 		return o.leaderElectionNS
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "default"
+}
+
+// clusterProviderNamespace is where ClusterOAuthProviders' credentials live.
+func clusterProviderNamespace(o options) string {
+	if o.clusterProviderNS != "" {
+		return o.clusterProviderNS
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
 	}
 	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
 		return strings.TrimSpace(string(b))

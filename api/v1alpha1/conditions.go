@@ -221,3 +221,32 @@ const (
 	// RefreshTokenKey holds the refresh token in the state Secret.
 	RefreshTokenKey = "refresh_token"
 )
+
+// Provider condition reasons (OAuthClientToken, with spec.providerRef).
+const (
+	// ReasonProviderNotFound (Stalled): the OAuthProvider or
+	// ClusterOAuthProvider of spec.providerRef does not exist (or is being
+	// deleted). A token already in the Secret is kept until it expires.
+	ReasonProviderNotFound = "ProviderNotFound"
+	// ReasonProviderNotAllowed (Stalled): the ClusterOAuthProvider's
+	// conditions do not select the object's namespace.
+	ReasonProviderNotAllowed = "ProviderNotAllowed"
+	// ReasonScopeNotAllowed (Stalled): providerRef asks for scopes, an
+	// audience or resources outside the provider's allowed list (by
+	// default, what the provider itself requests).
+	ReasonScopeNotAllowed = "ScopeNotAllowed"
+	// ReasonInlineProviderRefused (Stalled): the manager runs with
+	// --require-provider-ref and the object has an inline spec.provider in
+	// a namespace not exempted from it.
+	ReasonInlineProviderRefused = "InlineProviderRefused"
+)
+
+// Provider condition reasons (OAuthProvider and ClusterOAuthProvider).
+const (
+	// ReasonProviderReady (Ready=True): the token endpoint is known and the
+	// credentials Secret holds the keys the grant and auth method need.
+	// A provider that cannot be used reports the reason an OAuthClientToken
+	// with the same spec inline would: CredentialsNotFound,
+	// CredentialsKeyMissing, DiscoveryFailed, TokenURLNotAllowed...
+	ReasonProviderReady = "ProviderReady"
+)

@@ -650,9 +650,55 @@ type RefreshSpec struct {
 	UseRefreshToken *bool `json:"useRefreshToken,omitempty"`
 }
 
+// ProviderReference names the OAuthProvider (of the object's namespace) or
+// ClusterOAuthProvider whose endpoint and credentials obtain the token, and
+// what to ask it for, within what the provider allows.
+type ProviderReference struct {
+	// kind is OAuthProvider (in the object's namespace) or
+	// ClusterOAuthProvider.
+	// +required
+	Kind ProviderKind `json:"kind"`
+
+	// name of the provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// scopes replace the provider's scopes; each must be in the provider's
+	// allowed.scopes (by default, its own scopes). Defaults to the
+	// provider's scopes.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	Scopes []string `json:"scopes,omitempty"`
+
+	// audience replaces the provider's audience; it must be in the
+	// provider's allowed.audiences (by default, its own audience).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Audience string `json:"audience,omitempty"`
+
+	// resources replace the provider's resources; each must be in the
+	// provider's allowed.resources (by default, its own resources).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=2048
+	Resources []string `json:"resources,omitempty"`
+}
+
 // OAuthClientTokenSpec defines the desired state of OAuthClientToken.
-// +kubebuilder:validation:XValidation:rule="has(self.credentialsRef) || self.provider.authMethod in ['ServiceAccountAssertion', 'None']",message="credentialsRef is required, except with authMethod ServiceAccountAssertion or None"
-// +kubebuilder:validation:XValidation:rule="has(self.serviceAccount) || (self.provider.authMethod != 'ServiceAccountAssertion' && (self.provider.grant != 'TokenExchange' || (has(self.provider.tokenExchange) && has(self.provider.tokenExchange.subjectTokenRef))))",message="serviceAccount is required with authMethod ServiceAccountAssertion, and with grant TokenExchange unless tokenExchange.subjectTokenRef is set"
+// +kubebuilder:validation:XValidation:rule="has(self.provider) != has(self.providerRef)",message="set exactly one of provider and providerRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || (!has(self.credentialsRef) && !has(self.serviceAccount))",message="with providerRef, the credentials are the provider's: credentialsRef and serviceAccount must not be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || has(self.credentialsRef) || self.provider.authMethod in ['ServiceAccountAssertion', 'None']",message="credentialsRef is required, except with authMethod ServiceAccountAssertion or None"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || has(self.serviceAccount) || (self.provider.authMethod != 'ServiceAccountAssertion' && (self.provider.grant != 'TokenExchange' || (has(self.provider.tokenExchange) && has(self.provider.tokenExchange.subjectTokenRef))))",message="serviceAccount is required with authMethod ServiceAccountAssertion, and with grant TokenExchange unless tokenExchange.subjectTokenRef is set"
 type OAuthClientTokenSpec struct {
 	// credentialsRef names the Secret holding the client credentials.
 	// Required, except with authMethod ServiceAccountAssertion or None.
@@ -665,9 +711,18 @@ type OAuthClientTokenSpec struct {
 	// +optional
 	ServiceAccount *ServiceAccountCredential `json:"serviceAccount,omitempty"`
 
-	// provider describes the token endpoint.
-	// +required
-	Provider ProviderSpec `json:"provider"`
+	// provider describes the token endpoint, inline. Exactly one of
+	// provider and providerRef is set; a manager started with
+	// --require-provider-ref refuses inline providers (in all namespaces
+	// or outside a list).
+	// +optional
+	Provider ProviderSpec `json:"provider,omitzero"`
+
+	// providerRef names an OAuthProvider or ClusterOAuthProvider that
+	// holds the endpoint and the client credentials, instead of provider
+	// and credentialsRef. Exactly one of provider and providerRef is set.
+	// +optional
+	ProviderRef *ProviderReference `json:"providerRef,omitempty"`
 
 	// target describes the Secret the token is written to.
 	// +optional
@@ -814,7 +869,7 @@ type OAuthClientTokenStatus struct {
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsRef) || self.spec.credentialsRef.name != (has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name)",message="the target Secret must not be the credentials Secret"
 // +kubebuilder:validation:XValidation:rule="!(has(self.spec.target) && has(self.spec.target.name) ? self.spec.target.name : self.metadata.name).endsWith('-tokensync-state')",message="the target Secret's name must not end in -tokensync-state: tokensync keeps refresh tokens in Secrets so named"
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.provider.tokenExchange) || !has(self.spec.provider.tokenExchange.subjectTokenRef) || self.spec.provider.tokenExchange.subjectTokenRef.name != self.metadata.name",message="provider.tokenExchange.subjectTokenRef must name another OAuthClientToken: an exchange of its own token would renew itself forever"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.provider) || !has(self.spec.provider.tokenExchange) || !has(self.spec.provider.tokenExchange.subjectTokenRef) || self.spec.provider.tokenExchange.subjectTokenRef.name != self.metadata.name",message="provider.tokenExchange.subjectTokenRef must name another OAuthClientToken: an exchange of its own token would renew itself forever"
 type OAuthClientToken struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -214,6 +214,18 @@ func (x *Index) event(key types.NamespacedName, rv string, handle func()) {
 	handle()
 }
 
+// route handles a create or update event of a source: through event, which
+// drops the reconciler's own Secret writes, for the sources of Sources;
+// at once for WatcherSources, which must not use up the record of those
+// writes.
+func (x *Index) route(kind string, key types.NamespacedName, rv string, ownWrites bool, handle func()) {
+	if kind != "Secret" || !ownWrites {
+		handle()
+		return
+	}
+	x.event(key, rv, handle)
+}
+
 func (x *Index) forget(key types.NamespacedName) {
 	x.mu.Lock()
 	delete(x.written, key)
@@ -226,7 +238,15 @@ type Mapper func(ctx context.Context, kind string, key types.NamespacedName) []r
 // Sources returns the event sources of Secrets, ConfigMaps and
 // ServiceAccounts for a controller: each event is mapped by m, except the
 // events of the reconciler's own Secret writes.
-func (x *Index) Sources(m Mapper) []source.Source {
+func (x *Index) Sources(m Mapper) []source.Source { return x.sources(m, true) }
+
+// WatcherSources returns event sources like Sources, for another
+// controller than the one that writes Secrets: every event is mapped by m,
+// the reconciler's own writes included, and the record of those writes
+// that Sources drops them by is left alone.
+func (x *Index) WatcherSources(m Mapper) []source.Source { return x.sources(m, false) }
+
+func (x *Index) sources(m Mapper, ownWrites bool) []source.Source {
 	var out []source.Source
 	for _, t := range kinds {
 		kind := t.Kind
@@ -236,11 +256,7 @@ func (x *Index) Sources(m Mapper) []source.Source {
 			}
 		}
 		changed := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
-			if kind != "Secret" {
-				enqueue(ctx, q, o)
-				return
-			}
-			x.event(client.ObjectKeyFromObject(o), o.ResourceVersion, func() { enqueue(ctx, q, o) })
+			x.route(kind, client.ObjectKeyFromObject(o), o.ResourceVersion, ownWrites, func() { enqueue(ctx, q, o) })
 		}
 		h := handler.TypedFuncs[*metav1.PartialObjectMetadata, reconcile.Request]{
 			CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -250,7 +266,7 @@ func (x *Index) Sources(m Mapper) []source.Source {
 				changed(ctx, q, e.ObjectNew)
 			},
 			DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				if kind == "Secret" {
+				if kind == "Secret" && ownWrites {
 					x.forget(client.ObjectKeyFromObject(e.Object))
 				}
 				enqueue(ctx, q, e.Object)

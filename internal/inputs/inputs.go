@@ -112,13 +112,23 @@ func Refs(obj *v1alpha1.OAuthClientToken) []Ref {
 // saw, without reading anything; ok is false when one of the objects is
 // unknown to it.
 func (r *Reader) Version(obj *v1alpha1.OAuthClientToken) (string, bool) {
+	return r.VersionIn(obj, obj.Namespace)
+}
+
+// VersionIn is Version with the credentials Secret and the TLS material
+// in namespace ns (a provider's).
+func (r *Reader) VersionIn(obj *v1alpha1.OAuthClientToken, ns string) (string, bool) {
 	if r.Versions == nil {
 		return "", false
 	}
 	refs := Refs(obj)
 	rvs := make([]string, len(refs))
 	for i, ref := range refs {
-		rv, exists := r.Versions(ref.Kind, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name})
+		refNS := obj.Namespace
+		if ref.Kind == SecretKind || ref.Kind == ConfigMapKind {
+			refNS = ns
+		}
+		rv, exists := r.Versions(ref.Kind, types.NamespacedName{Namespace: refNS, Name: ref.Name})
 		if !exists || rv == "" {
 			return "", false
 		}
@@ -145,9 +155,16 @@ func subjectRef(obj *v1alpha1.OAuthClientToken) string {
 	return ""
 }
 
-// specOf is what the inputs of obj depend on in its spec.
+// specOf is what the inputs of obj depend on in its spec. An object
+// resolved from a providerRef adds the reference (the provider spec and
+// credentials are already in provider and credentialsRef); inline objects
+// digest as before providers existed.
 func specOf(obj *v1alpha1.OAuthClientToken) []byte {
-	b, _ := json.Marshal([]any{&obj.Spec.Provider, obj.Spec.CredentialsRef, obj.Spec.ServiceAccount}) // strings, maps and slices: cannot fail
+	parts := []any{&obj.Spec.Provider, obj.Spec.CredentialsRef, obj.Spec.ServiceAccount}
+	if obj.Spec.ProviderRef != nil {
+		parts = append(parts, obj.Spec.ProviderRef)
+	}
+	b, _ := json.Marshal(parts) // strings, maps and slices: cannot fail
 	return b
 }
 
@@ -207,10 +224,16 @@ func needsClientID(m v1alpha1.AuthMethod) bool {
 // Read reads obj's credentials, ServiceAccount, exchange subject and TLS
 // material with direct GETs, in the order of Refs.
 func (r *Reader) Read(ctx context.Context, obj *v1alpha1.OAuthClientToken) (*Inputs, error) {
+	return r.ReadIn(ctx, obj, obj.Namespace)
+}
+
+// ReadIn is Read with the credentials Secret and the TLS material read
+// from namespace ns (a provider's).
+func (r *Reader) ReadIn(ctx context.Context, obj *v1alpha1.OAuthClientToken, ns string) (*Inputs, error) {
 	in := &Inputs{ClientID: obj.Spec.Provider.ClientID}
 	var rvs []string
 	if obj.Spec.CredentialsRef != nil {
-		rv, err := r.readCredentials(ctx, obj, in)
+		rv, err := r.readCredentials(ctx, obj, ns, in)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +259,7 @@ func (r *Reader) Read(ctx context.Context, obj *v1alpha1.OAuthClientToken) (*Inp
 		in.Subject, in.SubjectExpiresAt = tok, exp
 		rvs = append(rvs, v)
 	}
-	tlsRVs, err := r.readTLS(ctx, obj, in)
+	tlsRVs, err := r.readTLS(ctx, obj, ns, in)
 	if err != nil {
 		return nil, err
 	}
@@ -270,11 +293,11 @@ func keyOr(k, def string) string {
 	return k
 }
 
-func (r *Reader) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *Inputs) (string, error) {
+func (r *Reader) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientToken, ns string, in *Inputs) (string, error) {
 	ref := *obj.Spec.CredentialsRef
 	p := obj.Spec.Provider
 	s := &corev1.Secret{}
-	if err := r.API.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, s); err != nil {
+	if err := r.API.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", failure.NewStalled(v1alpha1.ReasonCredentialsNotFound, "credentials Secret %s not found", ref.Name)
 		}
@@ -324,7 +347,7 @@ func (r *Reader) readCredentials(ctx context.Context, obj *v1alpha1.OAuthClientT
 
 // readTLS reads the CA bundle and client certificate of spec.provider.tls,
 // and returns the resourceVersions of the objects read, in Refs order.
-func (r *Reader) readTLS(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *Inputs) ([]string, error) {
+func (r *Reader) readTLS(ctx context.Context, obj *v1alpha1.OAuthClientToken, ns string, in *Inputs) ([]string, error) {
 	spec := obj.Spec.Provider.TLS
 	if spec == nil {
 		return nil, nil
@@ -337,9 +360,9 @@ func (r *Reader) readTLS(ctx context.Context, obj *v1alpha1.OAuthClientToken, in
 		var err error
 		switch {
 		case ca.SecretRef != nil:
-			data, rv, err = r.readKey(ctx, obj.Namespace, &corev1.Secret{}, ca.SecretRef.Name, keyOr(ca.SecretRef.Key, v1alpha1.DefaultCABundleKey))
+			data, rv, err = r.readKey(ctx, ns, &corev1.Secret{}, ca.SecretRef.Name, keyOr(ca.SecretRef.Key, v1alpha1.DefaultCABundleKey))
 		case ca.ConfigMapRef != nil:
-			data, rv, err = r.readKey(ctx, obj.Namespace, &corev1.ConfigMap{}, ca.ConfigMapRef.Name, keyOr(ca.ConfigMapRef.Key, v1alpha1.DefaultCABundleKey))
+			data, rv, err = r.readKey(ctx, ns, &corev1.ConfigMap{}, ca.ConfigMapRef.Name, keyOr(ca.ConfigMapRef.Key, v1alpha1.DefaultCABundleKey))
 		}
 		if err != nil {
 			return nil, err
@@ -349,7 +372,7 @@ func (r *Reader) readTLS(ctx context.Context, obj *v1alpha1.OAuthClientToken, in
 	}
 	if ref := spec.ClientCertificateSecretRef; ref != nil {
 		s := &corev1.Secret{}
-		cert, rv, err := r.readKey(ctx, obj.Namespace, s, ref.Name, corev1.TLSCertKey)
+		cert, rv, err := r.readKey(ctx, ns, s, ref.Name, corev1.TLSCertKey)
 		if err != nil {
 			return nil, err
 		}

@@ -271,6 +271,24 @@ func (s *Server) RotateSecret(ctx context.Context, clientID, newSecret string) e
 	return s.run(ctx, newSecret, "rotate-secret", "--client-id", clientID)
 }
 
+// CountTokens returns how many access tokens the server issued to
+// clientID: each one is a token request that succeeded, counted at the
+// server.
+func (s *Server) CountTokens(ctx context.Context, clientID string) (int, error) {
+	cmd := exec.CommandContext(ctx, s.python, pythonArgs("count-tokens", "--client-id", clientID)...)
+	cmd.Env = s.env
+	cmd.Dir = s.dir
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("dot.py count-tokens: %v", err)
+	}
+	var n int
+	if _, err := fmt.Sscan(string(out), &n); err != nil {
+		return 0, fmt.Errorf("dot.py count-tokens printed %q: %v", bytes.TrimSpace(out), err)
+	}
+	return n, nil
+}
+
 // CheckToken calls the protected resource GET /api/hello/, which needs a
 // valid token with scope read, and returns the token's scope as the server
 // recorded it. Any answer but 200 (the toolkit says 403 to a bad token) is

@@ -356,3 +356,27 @@ func TestAvailable(t *testing.T) {
 		}
 	}
 }
+
+// TestCountTokens counts the access tokens issued to a client at the
+// server: what the e2e tests of shared tokens check.
+func TestCountTokens(t *testing.T) {
+	ctx := context.Background()
+	srv, _ := start(t, dot.Options{})
+	if err := srv.CreateApplication(ctx, "counted", "c0unted secret"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := srv.CountTokens(ctx, "counted"); err != nil || n != 0 {
+		t.Fatalf("before any request: %d, %v", n, err)
+	}
+	for range 2 {
+		wantToken(t, form(t, srv, clientCredentials("read"), basic("counted", "c0unted secret")), "read", 36000)
+	}
+	// A refused request issues nothing.
+	wantError(t, form(t, srv, clientCredentials("read"), basic("counted", "wrong")), http.StatusUnauthorized, "invalid_client")
+	if n, err := srv.CountTokens(ctx, "counted"); err != nil || n != 2 {
+		t.Fatalf("after two token requests: %d, %v", n, err)
+	}
+	if n, err := srv.CountTokens(ctx, "nobody"); err != nil || n != 0 {
+		t.Fatalf("unknown client: %d, %v", n, err)
+	}
+}

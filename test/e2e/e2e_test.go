@@ -143,7 +143,7 @@ func run(m *testing.M) int {
 	if out, err := kubectl("apply", "--server-side", "-k", filepath.Join(repoRoot, "test", "e2e", "install")); err != nil {
 		return fail("installing CRD and RBAC: %v\n%s", err, out)
 	}
-	if out, err := kubectl("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io", "--timeout=60s"); err != nil {
+	if out, err := kubectl("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io", "crd/oauthproviders.oauth.tokensync.io", "crd/clusteroauthproviders.oauth.tokensync.io", "--timeout=60s"); err != nil {
 		return fail("%v\n%s", err, out)
 	}
 	// The manager authenticates as its ServiceAccount.
@@ -194,6 +194,8 @@ func startManager(bin string) error {
 		"--allow-insecure-http", // Django's development server speaks plain http on loopback
 		"--leader-elect",
 		"--leader-election-namespace", operatorNS,
+		// ClusterOAuthProviders' credentials live in the manager's namespace.
+		"--cluster-provider-namespace", operatorNS,
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		"--metrics-secure=false",

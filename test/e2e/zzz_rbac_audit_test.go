@@ -114,6 +114,10 @@ var unseenAllowed = map[roleUse]string{
 	{"manager-role", rbacUse{"oauth.tokensync.io", "oauthclienttokens", "finalizers", "update"}}: "checked by the OwnerReferencesPermissionEnforcement " +
 		"admission plugin when the manager writes a Secret whose owner reference blocks the OAuthClientToken's deletion, not a request " +
 		"of its own; the suite's API server runs that plugin, so every Secret write of the suite needs it",
+	{"manager-role", rbacUse{"oauth.tokensync.io", "clusteroauthproviders", "", "list"}}: "the informers of the cluster-wide manager " +
+		"get their initial list through the watch on the suite's API server (the audit log shows list requests only from the " +
+		"namespace-scoped install, two per namespaced kind); ClusterOAuthProviders are watched only cluster-wide, and an informer " +
+		"lists them when the API server does not stream initial lists",
 	{"manager-role", rbacUse{"events.k8s.io", "events", "", "patch"}}: "client-go's event recorder patches an event into a series when " +
 		"the same object (at the same resourceVersion) gets the same reason and action again within 6 minutes; " +
 		"the suite's objects change between two such events",

@@ -784,7 +784,22 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		{"resource as an extra param", func(o *v1alpha1.OAuthClientToken) {
 			o.Spec.Provider.ExtraParams = map[string]string{"resource": "https://api.example.com"}
 		}, "extraParams must not set"},
-		{"neither tokenURL nor issuerURL", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider.TokenURL = "" }, "set exactly one of tokenURL and issuerURL"},
+		{"neither tokenURL nor issuerURL", func(o *v1alpha1.OAuthClientToken) {
+			// Scopes keep the provider from being empty, which is no provider.
+			o.Spec.Provider.TokenURL, o.Spec.Provider.Scopes = "", []string{"read"}
+		}, "set exactly one of tokenURL and issuerURL"},
+		{"no provider at all", func(o *v1alpha1.OAuthClientToken) { o.Spec.Provider = v1alpha1.ProviderSpec{} }, "set exactly one of provider and providerRef"},
+		{"provider and providerRef", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.ProviderRef = &v1alpha1.ProviderReference{Kind: v1alpha1.ProviderKindCluster, Name: "idp"}
+		}, "set exactly one of provider and providerRef"},
+		{"providerRef with credentialsRef", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider = v1alpha1.ProviderSpec{}
+			o.Spec.ProviderRef = &v1alpha1.ProviderReference{Kind: v1alpha1.ProviderKindCluster, Name: "idp"}
+		}, "with providerRef, the credentials are the provider's"},
+		{"providerRef of an unknown kind", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Provider, o.Spec.CredentialsRef = v1alpha1.ProviderSpec{}, nil
+			o.Spec.ProviderRef = &v1alpha1.ProviderReference{Kind: "Issuer", Name: "idp"}
+		}, "Unsupported value"},
 		{"both tokenURL and issuerURL", func(o *v1alpha1.OAuthClientToken) {
 			o.Spec.Provider.IssuerURL = "https://auth.example.com"
 		}, "set exactly one of tokenURL and issuerURL"},

@@ -38,6 +38,20 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 		o.endpoint = p.endpoint
 		return p, nil
 	}
+	shared := o.provider.Shared()
+	var key string
+	if shared {
+		// One token for every object with this provider and these
+		// inputs: the one kept, while this object's renewal policy finds
+		// it fresh, else a new one, requested under the key's lock so that
+		// the others wait for it rather than request their own.
+		key = sharedKey(o.provider, in.ConfigHash)
+		defer r.shared.lock(key)()
+		if e := r.shared.get(key, now); e != nil && force == "" && (!e.seeded || tpls == nil) && r.sharedFresh(obj, e, s, now) {
+			o.endpoint = e.endpoint
+			return r.finish(ctx, obj, in, tpls, force, s, &e.token, e.grant, e.endpoint, e.issuedAt, credential{}, secrets.Refresh{}, false)
+		}
+	}
 	if err := r.acquire(obj); err != nil {
 		return nil, err
 	}
@@ -47,8 +61,9 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	if err != nil {
 		return nil, err
 	}
+	useRefresh := useRefreshToken(obj) && !shared
 	var state secrets.Refresh
-	if useRefreshToken(obj) {
+	if useRefresh {
 		if state, err = r.Writer.ReadRefresh(ctx, obj, in.ConfigHash, now); err != nil {
 			return nil, err
 		}
@@ -74,8 +89,31 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	if err != nil {
 		return nil, err
 	}
-
 	issuedAt := now.Truncate(time.Second)
+	if shared {
+		kept := *tok
+		kept.RefreshToken = ""
+		r.shared.put(key, &sharedToken{token: kept, issuedAt: issuedAt, grant: grant, endpoint: endpoint})
+	}
+	return r.finish(ctx, obj, in, tpls, force, s, tok, grant, endpoint, issuedAt, cred, state, useRefresh)
+}
+
+// sharedFresh reports whether a shared token is one obj's renewal policy
+// would keep at now.
+func (r *Reconciler) sharedFresh(obj *v1alpha1.OAuthClientToken, e *sharedToken, s renewal.Schedule, now time.Time) bool {
+	t := &secrets.Token{IssuedAt: e.issuedAt, ExpiresAt: e.expiresAt()}
+	if t.ExpiresAt.IsZero() {
+		t.LifetimeDefaulted = true
+		t.ExpiresAt = e.issuedAt.Add(s.DefaultLifetime)
+	}
+	return now.Before(s.RenewAt(*renewalToken(obj, t)))
+}
+
+// finish turns a token the endpoint answered into the token written for
+// obj, and saves (or drops) the refresh token.
+func (r *Reconciler) finish(ctx context.Context, obj *v1alpha1.OAuthClientToken, in *inputs.Inputs, tpls render.Templates, force string, s renewal.Schedule,
+	tok *oauth.Token, grant, endpoint string, issuedAt time.Time, cred credential, state secrets.Refresh, useRefresh bool) (*obtained, error) {
+	var err error
 	t := &secrets.Token{
 		AccessToken:     tok.AccessToken,
 		TokenType:       tok.TokenType,
@@ -117,7 +155,7 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	}
 	refresh := ""
 	var refreshExpires time.Time
-	if useRefreshToken(obj) {
+	if useRefresh {
 		refresh = tok.RefreshToken
 		if tok.RefreshExpiresIn > 0 {
 			refreshExpires = tok.ReceivedAt.Add(tok.RefreshExpiresIn)

@@ -26,6 +26,7 @@ import (
 	"github.com/tokensync/tokensync/internal/inputs"
 	"github.com/tokensync/tokensync/internal/metrics"
 	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/providers"
 	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/internal/secrets"
 )
@@ -82,6 +83,12 @@ type Reconciler struct {
 	// other namespaces' renewals go on; 0 means no bound. A request over
 	// the bound is not sent: the object is looked at again shortly.
 	MaxRequestsPerNamespace int
+	// Providers resolves spec.providerRef and applies the manager's
+	// --require-provider-ref policy; nil serves inline providers only.
+	Providers *providers.Resolver
+
+	// shared holds the tokens of providers with tokenSharing Shared.
+	shared sharedTokens
 
 	mu sync.Mutex
 	// gates hold, per object, the earliest time the next token request

@@ -4,11 +4,14 @@ import (
 	"context"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/failure"
 	"github.com/tokensync/tokensync/internal/inputs"
+	"github.com/tokensync/tokensync/internal/oauth"
+	"github.com/tokensync/tokensync/internal/providers"
 	"github.com/tokensync/tokensync/internal/render"
 	"github.com/tokensync/tokensync/internal/renewal"
 	"github.com/tokensync/tokensync/internal/secrets"
@@ -39,6 +42,8 @@ type outcome struct {
 	attempted bool
 	endpoint  string
 	err       error
+	// provider is what spec.providerRef resolved to (nil inline).
+	provider *providers.Resolved
 }
 
 func (o *outcome) what() string {
@@ -110,6 +115,17 @@ func renewalToken(obj *v1alpha1.OAuthClientToken, t *secrets.Token) *renewal.Tok
 func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *outcome {
 	o := &outcome{}
 	now := r.Clock.Now()
+	if err := r.resolve(ctx, obj, o); err != nil {
+		o.err = err
+		if _, _, ok := failure.ReasonOf(err); ok {
+			r.unresolved(ctx, obj, o, now)
+		}
+		return o
+	}
+	inputsNS := obj.Namespace
+	if o.provider != nil {
+		obj, inputsNS = effective(obj, o.provider), o.provider.Namespace
+	}
 	if u := obj.Spec.Provider.TokenURL; u != "" {
 		if o.err = r.URLs.Check("tokenURL", u); o.err != nil {
 			return o
@@ -136,12 +152,12 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 
 	var in *inputs.Inputs
 	configHash := ""
-	if v, ok := r.Inputs.Version(obj); ok && o.held != nil && v == o.held.InputsVersion {
+	if v, ok := r.Inputs.VersionIn(obj, inputsNS); ok && o.held != nil && v == o.held.InputsVersion {
 		// Nothing the token was obtained with can have changed since:
 		// the credentials need not be read.
 		o.current, configHash = true, o.held.ConfigHash
 	} else {
-		if in, err = r.Inputs.Read(ctx, obj); err != nil {
+		if in, err = r.Inputs.ReadIn(ctx, obj, inputsNS); err != nil {
 			o.err = err
 			r.clearExpired(ctx, obj, o, now)
 			return o
@@ -174,6 +190,11 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 			held.RenewAt = o.decision.RenewAt
 			o.held, t.Held = &held, &held
 		}
+		if o.provider.Shared() && o.current && o.held.AccessToken != "" {
+			// After a restart, the token a sharing object holds serves
+			// the others too.
+			r.seedShared(sharedKey(o.provider, configHash), o.held)
+		}
 		if o.moved {
 			o.err = r.Writer.Write(ctx, obj, t, o.held)
 		} else {
@@ -187,7 +208,7 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 	o.moved = false
 
 	if in == nil {
-		if in, err = r.Inputs.Read(ctx, obj); err != nil {
+		if in, err = r.Inputs.ReadIn(ctx, obj, inputsNS); err != nil {
 			o.err = err
 			r.clearExpired(ctx, obj, o, now)
 			return o
@@ -262,4 +283,59 @@ func (r *Reconciler) clearExpired(ctx context.Context, obj *v1alpha1.OAuthClient
 		return
 	}
 	o.cleared = true
+}
+
+// resolve resolves obj's providerRef into o.provider, and applies the
+// manager's policy on inline providers.
+func (r *Reconciler) resolve(ctx context.Context, obj *v1alpha1.OAuthClientToken, o *outcome) error {
+	if r.Providers == nil {
+		if obj.Spec.ProviderRef != nil {
+			return failure.NewStalled(v1alpha1.ReasonProviderNotFound, "this manager does not serve providers")
+		}
+		return nil
+	}
+	p, err := r.Providers.Resolve(ctx, obj)
+	o.provider = p
+	return err
+}
+
+// effective is obj with the provider's spec and credentials in place of an
+// inline spec.provider and credentialsRef: what the rest of the reconcile
+// reads. It is never written back.
+func effective(obj *v1alpha1.OAuthClientToken, p *providers.Resolved) *v1alpha1.OAuthClientToken {
+	eff := obj.DeepCopy()
+	eff.Spec.Provider = *p.Spec.DeepCopy()
+	eff.Spec.CredentialsRef = p.CredentialsRef
+	eff.Spec.ServiceAccount = nil
+	return eff
+}
+
+// unresolved is the reconcile of an object whose provider cannot be used
+// (not found, not allowed, scopes refused, inline refused): the token its
+// Secret holds stays there (cleared at expiry with expiryPolicy Clear),
+// and status says why no new one is obtained. The token still counts as
+// current while the spec is the one it was last Ready for.
+func (r *Reconciler) unresolved(ctx context.Context, obj *v1alpha1.OAuthClientToken, o *outcome, now time.Time) {
+	t, err := r.Writer.Inspect(ctx, obj)
+	if err != nil {
+		return
+	}
+	o.target, o.held = t, t.Held
+	if c := apimeta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady); o.held != nil && c != nil && c.Status == "True" && c.ObservedGeneration == obj.Generation {
+		o.current = true
+	}
+	r.clearExpired(ctx, obj, o, now)
+}
+
+// seedShared keeps a token read back from a target Secret as the shared
+// token of key, when none is kept.
+func (r *Reconciler) seedShared(key string, held *secrets.Token) {
+	if r.shared.get(key, r.Clock.Now()) != nil {
+		return
+	}
+	tok := oauth.Token{AccessToken: held.AccessToken, TokenType: held.TokenType}
+	if !held.LifetimeDefaulted {
+		tok.ExpiresAt = held.ExpiresAt
+	}
+	r.shared.put(key, &sharedToken{token: tok, issuedAt: held.IssuedAt, seeded: true})
 }

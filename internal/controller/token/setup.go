@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,12 +23,17 @@ import (
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/index"
 	"github.com/tokensync/tokensync/internal/inputs"
+	"github.com/tokensync/tokensync/internal/providers"
 	"github.com/tokensync/tokensync/internal/secrets"
 )
 
 // DependsIndex is the field index of OAuthClientTokens by the objects their
 // inputs are read from ("Secret/name", "ConfigMap/name").
 const DependsIndex = "tokensync.dependsOn"
+
+// ProviderIndex is the field index of OAuthClientTokens by their
+// spec.providerRef ("OAuthProvider/name", "ClusterOAuthProvider/name").
+const ProviderIndex = "tokensync.providerRef"
 
 // CacheOptions restricts the manager's cache of Secrets to the ones
 // tokensync manages (by label), so that memory does not grow with unrelated
@@ -59,6 +65,14 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 		return out
 	}); err != nil {
 		return fmt.Errorf("indexing %s: %w", DependsIndex, err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, ProviderIndex, func(o client.Object) []string {
+		if v := providers.RefIndexValue(o.(*v1alpha1.OAuthClientToken)); v != "" {
+			return []string{v}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing %s: %w", ProviderIndex, err)
 	}
 	return nil
 }
@@ -92,6 +106,17 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, x *
 		}).
 		WithOptions(opts).
 		Named("oauthclienttoken")
+	if r.Providers != nil {
+		// An edited, created or deleted provider: every object using it.
+		b = b.Watches(&v1alpha1.OAuthProvider{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.tokensOfProvider(ctx, v1alpha1.ProviderKindNamespaced, o.GetNamespace(), o.GetName())
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		if !r.Providers.Policy.NoClusterProviders {
+			b = b.Watches(&v1alpha1.ClusterOAuthProvider{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+				return r.tokensOfProvider(ctx, v1alpha1.ProviderKindCluster, "", o.GetName())
+			}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		}
+	}
 	for _, src := range x.Sources(r.tokensFor) {
 		b = b.WatchesRawSource(src)
 	}
@@ -138,6 +163,61 @@ func (r *Reconciler) tokensFor(ctx context.Context, kind string, key types.Names
 		}
 		for i := range list.Items {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	if kind == "Secret" || kind == "ConfigMap" {
+		reqs = append(reqs, r.tokensOfProviderInput(ctx, kind, key)...)
+	}
+	return reqs
+}
+
+// tokensOfProvider lists the objects that reference a provider: in ns for
+// an OAuthProvider, everywhere for a ClusterOAuthProvider.
+func (r *Reconciler) tokensOfProvider(ctx context.Context, kind v1alpha1.ProviderKind, ns, name string) []reconcile.Request {
+	opts := []client.ListOption{client.MatchingFields{ProviderIndex: string(kind) + "/" + name}}
+	if ns != "" {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	var list v1alpha1.OAuthClientTokenList
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens of a provider", "kind", kind, "name", name)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// tokensOfProviderInput maps an event of a Secret or ConfigMap that a
+// provider reads (its credentials, its TLS material) to the objects that
+// use the provider: a rotated client secret gets them a new token at once.
+func (r *Reconciler) tokensOfProviderInput(ctx context.Context, kind string, key types.NamespacedName) []reconcile.Request {
+	if r.Providers == nil {
+		return nil
+	}
+	ref := kind + "/" + key.Name
+	var reqs []reconcile.Request
+	var nsList v1alpha1.OAuthProviderList
+	if err := r.Client.List(ctx, &nsList, client.InNamespace(key.Namespace)); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing OAuthProviders for an event", "kind", kind, "name", key.Name)
+	}
+	for i := range nsList.Items {
+		if slices.Contains(providers.Refs(&nsList.Items[i].Spec), ref) {
+			reqs = append(reqs, r.tokensOfProvider(ctx, v1alpha1.ProviderKindNamespaced, key.Namespace, nsList.Items[i].Name)...)
+		}
+	}
+	if r.Providers.Policy.NoClusterProviders || key.Namespace != r.Providers.Policy.ClusterNamespace {
+		return reqs
+	}
+	var clList v1alpha1.ClusterOAuthProviderList
+	if err := r.Client.List(ctx, &clList); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ClusterOAuthProviders for an event", "kind", kind, "name", key.Name)
+	}
+	for i := range clList.Items {
+		if slices.Contains(providers.Refs(&clList.Items[i].Spec.OAuthProviderSpec), ref) {
+			reqs = append(reqs, r.tokensOfProvider(ctx, v1alpha1.ProviderKindCluster, "", clList.Items[i].Name)...)
 		}
 	}
 	return reqs

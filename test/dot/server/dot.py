@@ -4,6 +4,7 @@
   dot.py migrate
   dot.py create-app --client-id ID [--client-secret SECRET] [--scopes read write ...]
   dot.py rotate-secret --client-id ID [--client-secret NEW]
+  dot.py count-tokens --client-id ID
   dot.py serve --addr 127.0.0.1:PORT
 
 Run it with Debian's interpreter, /usr/bin/python3, which sees the
@@ -84,6 +85,15 @@ def rotate_secret(args):
         sys.exit("dot.py: no application %r" % args.client_id)
 
 
+def count_tokens(args):
+    # The access tokens the server issued to a client: what a test counts
+    # to check how many token requests succeeded, at the server. Prints
+    # the number only, never a token.
+    from oauth2_provider.models import get_access_token_model
+
+    print(get_access_token_model().objects.filter(application__client_id=args.client_id).count())
+
+
 def serve(args):
     # Django's development server, threaded (one thread per connection), no
     # autoreloader. Requests are logged to stderr by settings.LOGGING.
@@ -109,6 +119,9 @@ def main():
     sp.add_argument("--client-id", required=True)
     sp.add_argument("--client-secret", help="default: read from stdin")
     sp.set_defaults(func=rotate_secret)
+    sp = sub.add_parser("count-tokens", help="print how many access tokens a client was issued")
+    sp.add_argument("--client-id", required=True)
+    sp.set_defaults(func=count_tokens)
     sp = sub.add_parser("serve", help="serve HTTP until killed")
     sp.add_argument("--addr", required=True, help="host:port, e.g. 127.0.0.1:8000")
     sp.set_defaults(func=serve)
