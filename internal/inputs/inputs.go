@@ -161,8 +161,11 @@ func subjectRef(obj *v1alpha1.OAuthClientToken) string {
 // digest as before providers existed.
 func specOf(obj *v1alpha1.OAuthClientToken) []byte {
 	parts := []any{&obj.Spec.Provider, obj.Spec.CredentialsRef, obj.Spec.ServiceAccount}
-	if obj.Spec.ProviderRef != nil {
-		parts = append(parts, obj.Spec.ProviderRef)
+	if ref := obj.Spec.ProviderRef; ref != nil {
+		// Which provider; what the object asks of it is in the resolved
+		// provider spec already, so objects that ask the same, in any
+		// words, digest the same (and share a Shared provider's token).
+		parts = append(parts, []string{string(ref.Kind), ref.Name})
 	}
 	b, _ := json.Marshal(parts) // strings, maps and slices: cannot fail
 	return b

@@ -188,7 +188,10 @@ func ResolveWith(obj *v1alpha1.OAuthClientToken, kind v1alpha1.ProviderKind, nam
 	if allowed.Resources == nil {
 		allowed.Resources = eff.Resources
 	}
-	if ref.Scopes != nil {
+	// An empty list asks for nothing more than an unset one: it must not
+	// drop the provider's scopes or resources, which would let the server
+	// grant its defaults, wider than the allowlist.
+	if len(ref.Scopes) > 0 {
 		if bad := outside(ref.Scopes, allowed.Scopes); len(bad) > 0 {
 			return nil, failure.NewStalled(v1alpha1.ReasonScopeNotAllowed, "%s %s does not allow scopes %s (allowed: %s)", kind, name, quoteAll(bad), quoteAll(allowed.Scopes))
 		}
@@ -200,24 +203,59 @@ func ResolveWith(obj *v1alpha1.OAuthClientToken, kind v1alpha1.ProviderKind, nam
 		}
 		eff.Audience = ref.Audience
 	}
-	if ref.Resources != nil {
+	if len(ref.Resources) > 0 {
 		if bad := outside(ref.Resources, allowed.Resources); len(bad) > 0 {
 			return nil, failure.NewStalled(v1alpha1.ReasonScopeNotAllowed, "%s %s does not allow resources %s (allowed: %s)", kind, name, quoteAll(bad), quoteAll(allowed.Resources))
 		}
 		eff.Resources = slices.Clone(ref.Resources)
 	}
-	if kind == v1alpha1.ProviderKindNamespaced && spec.CredentialsRef != nil && spec.CredentialsRef.Name == obj.TargetName() {
-		return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "the target Secret %s is the credentials Secret of OAuthProvider %s", obj.TargetName(), name)
+	if ns == obj.Namespace {
+		// The provider reads its Secrets where the object writes: none of
+		// them may be the target (its credentials, CA bundle or client
+		// certificate would take the token, or be overwritten).
+		for _, s := range readSecrets(spec) {
+			if s == obj.TargetName() {
+				return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "the target Secret %s is a Secret %s %s reads (its credentials or TLS material); choose another target.name", s, kind, name)
+			}
+		}
 	}
 	sharing := spec.TokenSharing
 	if sharing == "" {
 		sharing = v1alpha1.TokenSharingPerObject
 	}
+	// Scopes and resources are sets: one order, no repeats, so that
+	// objects asking the same in other words make the same request.
+	eff.Scopes, eff.Resources = set(eff.Scopes), set(eff.Resources)
 	var creds *v1alpha1.CredentialsReference
 	if spec.CredentialsRef != nil {
 		creds = spec.CredentialsRef.DeepCopy()
 	}
 	return &Resolved{Kind: kind, Name: name, UID: uid, Spec: eff, CredentialsRef: creds, Namespace: ns, Sharing: sharing}, nil
+}
+
+// set sorts ss and drops repeats (nil stays nil).
+func set(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(ss)))
+}
+
+// readSecrets names the Secrets a provider reads.
+func readSecrets(spec *v1alpha1.OAuthProviderSpec) []string {
+	var names []string
+	if spec.CredentialsRef != nil {
+		names = append(names, spec.CredentialsRef.Name)
+	}
+	if t := spec.TLS; t != nil {
+		if t.CABundle != nil && t.CABundle.SecretRef != nil {
+			names = append(names, t.CABundle.SecretRef.Name)
+		}
+		if t.ClientCertificateSecretRef != nil {
+			names = append(names, t.ClientCertificateSecretRef.Name)
+		}
+	}
+	return names
 }
 
 func outside(asked, allowed []string) []string {

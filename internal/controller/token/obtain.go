@@ -47,7 +47,11 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 		// the others wait for it rather than request their own.
 		key = sharedKey(o.provider, in.ConfigHash)
 		defer r.shared.lock(key)()
-		if e := r.shared.get(key, now); e != nil && force == "" && (!e.seeded || tpls == nil) && r.sharedFresh(obj, e, s, now) {
+		// A forced refresh gets a new token, but not more often than
+		// --min-refresh-interval for the whole key: one tenant's edits must
+		// not rotate (or use up) the token every sharing namespace holds.
+		recent := func(e *sharedToken) bool { return !e.seeded && now.Sub(e.issuedAt) < r.minRefreshInterval() }
+		if e := r.shared.get(key, now); e != nil && (force == "" || recent(e)) && (!e.seeded || tpls == nil) && r.sharedFresh(obj, e, s, now) {
 			o.endpoint = e.endpoint
 			return r.finish(ctx, obj, in, tpls, force, s, &e.token, e.grant, e.endpoint, e.issuedAt, credential{}, secrets.Refresh{}, false)
 		}
@@ -98,6 +102,13 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	return r.finish(ctx, obj, in, tpls, force, s, tok, grant, endpoint, issuedAt, cred, state, useRefresh)
 }
 
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // sharedFresh reports whether a shared token is one obj's renewal policy
 // would keep at now.
 func (r *Reconciler) sharedFresh(obj *v1alpha1.OAuthClientToken, e *sharedToken, s renewal.Schedule, now time.Time) bool {
@@ -142,7 +153,7 @@ func (r *Reconciler) finish(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 			AccessToken:      tok.AccessToken,
 			TokenType:        tok.TokenType,
 			ExpiresAt:        t.ExpiresAt.UTC().Format(time.RFC3339),
-			ExpiresIn:        int64(t.ExpiresAt.Sub(issuedAt) / time.Second),
+			ExpiresIn:        int64(t.ExpiresAt.Sub(laterOf(issuedAt, r.Clock.Now().Truncate(time.Second))) / time.Second), // what is left: a shared token may be older than this write
 			Scope:            strings.Join(tok.Scopes, " "),
 			IDToken:          tok.IDToken,
 			RefreshToken:     tok.RefreshToken,
