@@ -74,6 +74,7 @@ type options struct {
 	maxPerNamespace      int
 
 	tokenClient tokenClientOptions
+	shard       shardOptions
 }
 
 func main() {
@@ -120,6 +121,7 @@ func main() {
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
 	bindTokenClientFlags(fs, &o.tokenClient)
 	bindWatchNamespacesFlag(fs, &o.watchNamespaces)
+	bindShardFlags(fs, &o.shard)
 	zapOpts := zap.Options{Development: false}
 	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
@@ -159,14 +161,22 @@ func run(ctx context.Context, o options) error {
 	cfg.Burst = o.kubeAPIBurst
 	cfg.UserAgent = "tokensync"
 
+	sh, err := o.shard.resolve(hostname())
+	if err != nil {
+		return err
+	}
+	shards, err := newShardFilter(cfg, sh)
+	if err != nil {
+		return err
+	}
 	namespaces := o.watchNamespaces
-	cacheOpts := cache.Options{DefaultNamespaces: defaultNamespaces(namespaces)}
+	cacheOpts := cache.Options{DefaultNamespaces: defaultNamespaces(namespaces), NewInformer: shards.NewInformer}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "tokensync-leader.oauth.tokensync.io",
+		LeaderElectionID:              leaderElectionID(sh),
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &o.leaseDuration,
@@ -191,7 +201,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces})
+	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces, NewInformer: shards.NewInformer})
 	if err != nil {
 		return err
 	}
@@ -221,6 +231,9 @@ func run(ctx context.Context, o options) error {
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := shards.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	if err := r.SetupWithManager(ctx, mgr, x, controllerOptions(o)); err != nil {
 		return fmt.Errorf("setting up the token controller: %w", err)
 	}
@@ -239,6 +252,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if len(o.watchNamespaces) > 0 {
 		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
+	}
+	if sh.Sharded() {
+		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)
