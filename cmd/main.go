@@ -160,6 +160,8 @@ func run(ctx context.Context, o options) error {
 	cfg.QPS = float32(o.kubeAPIQPS)
 	cfg.Burst = o.kubeAPIBurst
 	cfg.UserAgent = "tokensync"
+	apiBytes := metrics.NewAPIBytes()
+	cfg.Wrap(apiBytes.Wrap)
 
 	sh, err := o.shard.resolve(hostname())
 	if err != nil {
@@ -229,6 +231,9 @@ func run(ctx context.Context, o options) error {
 	r.Metrics = metrics.New(mgr.GetClient(), o.maxMetricHosts)
 	r.MaxRequestsPerNamespace = perNamespace(o)
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := apiBytes.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if err := shards.Register(ctrlmetrics.Registry); err != nil {
