@@ -22,8 +22,10 @@ import (
 )
 
 // Objects are spread over this many namespaces per group, each with one
-// credentials Secret.
-const namespacesPerGroup = 10
+// credentials Secret (the shard benchmark uses more).
+const defaultNamespacesPerGroup = 10
+
+var namespacesPerGroup = defaultNamespacesPerGroup
 
 const credsName = "creds"
 
@@ -206,6 +208,21 @@ func (t *tracker) observe(obj any) {
 		}
 		st.issuedAt = issued
 	}
+}
+
+// readyTimes returns when each Ready object of group ("ns/name") was
+// first seen Ready.
+func (t *tracker) readyTimes(group string) map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]time.Time{}
+	for key, st := range t.objs {
+		ns, _, _ := strings.Cut(key, "/")
+		if groupOf(ns) == group && !st.readyAt.IsZero() {
+			out[key] = st.readyAt
+		}
+	}
+	return out
 }
 
 func (t *tracker) readyCount(group string) (int, time.Time) {
