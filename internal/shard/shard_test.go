@@ -226,7 +226,7 @@ func TestFilterInBothModes(t *testing.T) {
 			if !strings.Contains(logs.String(), "mode="+want) {
 				t.Errorf("no log line names mode %s: %q", want, logs.String())
 			}
-			dropped := testutil.ToFloat64(f.dropped.WithLabelValues("*v1.Secret"))
+			dropped := testutil.ToFloat64(f.dropped.WithLabelValues("Secret"))
 			if wantDropped := float64(len(lw.items) - len(mine)); dropped != wantDropped {
 				t.Errorf("dropped %v, want %v", dropped, wantDropped)
 			}
