@@ -258,6 +258,7 @@ func run(ctx context.Context, o options) error {
 	if len(o.watchNamespaces) > 0 {
 		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
 	}
+	probeShards(ctx, cfg, shards, namespaces)
 	if sh.Sharded() {
 		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}

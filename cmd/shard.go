@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -87,4 +89,24 @@ func newShardFilter(cfg *rest.Config, s shard.Shard) (*shard.Filter, error) {
 	return shard.NewFilter(s, func(obj runtime.Object) (bool, error) {
 		return apiutil.IsObjectNamespaced(obj, scheme, mapper)
 	}, setupLog.WithName("shard")), nil
+}
+
+// probeShards tells the shard filter whether the API server applies the
+// shard selector, before the informers start; a failed probe is logged
+// and the informers' lists decide.
+func probeShards(ctx context.Context, cfg *rest.Config, f *shard.Filter, namespaces []string) {
+	if !f.Shard().Sharded() {
+		return
+	}
+	ns := ""
+	if len(namespaces) > 0 {
+		ns = namespaces[0]
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err == nil {
+		err = f.Probe(ctx, c, ns)
+	}
+	if err != nil {
+		setupLog.Error(err, "the informers' lists will tell whether the API server applies the shard selector")
+	}
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
@@ -34,8 +35,13 @@ type Filter struct {
 	namespaced func(obj runtime.Object) (bool, error)
 	log        logr.Logger
 
-	mu    sync.Mutex
-	kinds map[string]string // kind -> mode of its last list
+	mu sync.Mutex
+	// kinds records, per kind, whether its last list echoed the selector.
+	kinds map[string]bool
+	// probed is the mode Probe found ("" before, or when it failed).
+	probed string
+	// logged is the mode last logged and exported.
+	logged string
 
 	mode    *prometheus.GaugeVec
 	dropped *prometheus.CounterVec
@@ -50,7 +56,7 @@ func NewFilter(s Shard, namespaced func(obj runtime.Object) (bool, error), log l
 		shard:      s,
 		namespaced: namespaced,
 		log:        log,
-		kinds:      map[string]string{},
+		kinds:      map[string]bool{},
 		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokensync_shard_mode",
 			Help: "1 for the mode the shard's informers run in: server (the API server applies the shard selector) or client (the API server ignored it; the shard drops other shards' objects itself). Both 0 when not sharded.",
@@ -77,9 +83,14 @@ func (f *Filter) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Mode returns ModeClient when any informer's last list was not served
-// sharded, ModeServer when all were, "" before the first list (or when
-// not sharded).
+// Mode returns the mode the shard runs in: what Probe found; without a
+// probe, ModeServer once a list echoed the selector, ModeClient when lists
+// were served and none did; "" before. The API server applies the
+// selector to every kind or to none (it is one feature gate), but it echoes
+// it only in the lists of built-in kinds: in Kubernetes 1.37 a custom
+// resource's list (unstructured) and a metadata-only list have no
+// shardInfo although the server filtered them. Whatever the mode, every list and watch is also filtered in
+// the manager.
 func (f *Filter) Mode() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -87,34 +98,75 @@ func (f *Filter) Mode() string {
 }
 
 func (f *Filter) modeLocked() string {
+	if f.probed != "" {
+		return f.probed
+	}
 	if len(f.kinds) == 0 {
 		return ""
 	}
-	for _, m := range f.kinds {
-		if m == ModeClient {
-			return ModeClient
+	for _, echoed := range f.kinds {
+		if echoed {
+			return ModeServer
 		}
 	}
-	return ModeServer
+	return ModeClient
 }
 
-// observe records the mode a list of kind was served in, logging changes.
-func (f *Filter) observe(kind, mode string) {
+// observe records whether a list of kind echoed the selector.
+func (f *Filter) observe(kind string, echoed bool) {
 	f.mu.Lock()
 	prev, seen := f.kinds[kind]
-	f.kinds[kind] = mode
-	overall := f.modeLocked()
+	f.kinds[kind] = echoed
 	f.mu.Unlock()
-	if seen && prev == mode {
+	if !seen || prev != echoed {
+		f.log.V(1).Info("list served", "kind", kind, "shardInfo", echoed)
+	}
+	f.publish()
+}
+
+// publish logs and exports the mode when it changed.
+func (f *Filter) publish() {
+	f.mu.Lock()
+	mode := f.modeLocked()
+	changed := mode != f.logged
+	f.logged = mode
+	f.mu.Unlock()
+	if !changed || mode == "" {
 		return
 	}
 	if mode == ModeServer {
-		f.log.Info("the API server applies the shard selector (sharded list and watch)", "kind", kind, "shard", f.shard.String(), "mode", mode)
+		f.log.Info("the API server applies the shard selector (sharded list and watch)", "shard", f.shard.String(), "mode", mode)
 	} else {
-		f.log.Info("the API server did not apply the shard selector (no shardInfo in its list response: feature gate ShardedListAndWatch off, or an older server); dropping other shards' objects in the manager", "kind", kind, "shard", f.shard.String(), "mode", mode)
+		f.log.Info("the API server does not apply the shard selector (no shardInfo in its list responses: feature gate ShardedListAndWatch off, or an older server); the manager drops other shards' objects itself", "shard", f.shard.String(), "mode", mode)
 	}
-	f.mode.WithLabelValues(ModeServer).Set(b2f(overall == ModeServer))
-	f.mode.WithLabelValues(ModeClient).Set(b2f(overall == ModeClient))
+	f.mode.WithLabelValues(ModeServer).Set(b2f(mode == ModeServer))
+	f.mode.WithLabelValues(ModeClient).Set(b2f(mode == ModeClient))
+}
+
+// Probe asks the API server, with one list of at most one ConfigMap in
+// namespace ("" for all), whether it applies the shard
+// selector: whether the list echoes it in shardInfo. It sets the mode
+// before the informers start, so that it does not depend on which kind
+// lists first. A failed probe leaves the mode to the informers' lists.
+func (f *Filter) Probe(ctx context.Context, c kubernetes.Interface, namespace string) error {
+	if !f.shard.Sharded() {
+		return nil
+	}
+	// A typed list of a built-in kind: metadata-only lists and custom
+	// resources' lists carry no shardInfo in Kubernetes 1.37.
+	list, err := c.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{Limit: 1, ShardSelector: f.shard.Selector()})
+	if err != nil {
+		return fmt.Errorf("probing the API server for sharded list and watch: %w", err)
+	}
+	mode := ModeClient
+	if list.ShardInfo != nil && list.ShardInfo.Selector == f.shard.Selector() {
+		mode = ModeServer
+	}
+	f.mu.Lock()
+	f.probed = mode
+	f.mu.Unlock()
+	f.publish()
+	return nil
 }
 
 func b2f(b bool) float64 {
@@ -194,13 +246,12 @@ func (w *listWatch) ListWithContext(ctx context.Context, opts metav1.ListOptions
 	if err != nil {
 		return nil, err
 	}
-	mode := ModeClient
+	echoed := false
 	if la, ok := list.(interface{ GetShardInfo() *metav1.ShardInfo }); ok && !w.clientOnly {
-		if si := la.GetShardInfo(); si != nil && si.Selector == w.selector {
-			mode = ModeServer
-		}
+		si := la.GetShardInfo()
+		echoed = si != nil && si.Selector == w.selector
 	}
-	w.f.observe(w.kind, mode)
+	w.f.observe(w.kind, echoed)
 	// Filtered in both modes: in server mode nothing is dropped.
 	items, err := meta.ExtractList(list)
 	if err != nil {

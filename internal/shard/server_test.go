@@ -125,6 +125,13 @@ func TestTheAPIServerAgrees(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, _ := New(1, k)
+			probe := NewFilter(s, nil, logr.Discard())
+			if err := probe.Probe(ctx, cs, ""); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := probe.Mode(), map[bool]string{true: ModeServer, false: ModeClient}[gate]; got != want {
+				t.Errorf("the probe found mode %q, want %q", got, want)
+			}
 			f := NewFilter(s, func(obj runtime.Object) (bool, error) { return apiutil.IsObjectNamespaced(obj, scheme, mapper) }, logr.Discard())
 			c, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper, NewInformer: f.NewInformer})
 			if err != nil {
@@ -178,7 +185,7 @@ func TestTheAPIServerAgrees(t *testing.T) {
 				wantMode = ModeClient
 			}
 			if f.Mode() != wantMode {
-				t.Errorf("mode %q, want %q", f.Mode(), wantMode)
+				t.Errorf("mode %q, want %q (lists echoing the selector: %v)", f.Mode(), wantMode, f.kinds)
 			}
 		})
 	}

@@ -326,3 +326,36 @@ func (s *sinkTo) Info(_ int, msg string, kv ...any) {
 	}
 	s.b.WriteString("\n")
 }
+
+// TestProbedModeHoldsForKindsWithoutShardInfo: once the probe found the
+// API server applying the selector, a kind whose lists carry no shardInfo
+// (custom resources in Kubernetes 1.37) does not turn the mode to client;
+// its objects are still filtered.
+func TestProbedModeHoldsForKindsWithoutShardInfo(t *testing.T) {
+	s, _ := New(0, 2)
+	f := NewFilter(s, namespaced(true), logr.Discard())
+	f.probed = ModeServer
+	var lw fakeLW
+	for _, ns := range namespaces(40) {
+		lw.items = append(lw.items, secretIn(ns))
+	}
+	w := f.Wrap(&lw, &corev1.Secret{}).(toolscache.ListerWatcherWithContext)
+	obj, err := w.ListWithContext(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Mode() != ModeServer {
+		t.Errorf("mode %q after a list without shardInfo, want the probed %q", f.Mode(), ModeServer)
+	}
+	for _, it := range obj.(*corev1.SecretList).Items {
+		if !s.Owns(it.Namespace) {
+			t.Errorf("kept namespace %q", it.Namespace)
+		}
+	}
+	g := NewFilter(s, namespaced(true), logr.Discard())
+	_, _ = g.Wrap(&fakeLW{shardInfo: false}, &corev1.Secret{}).(toolscache.ListerWatcherWithContext).ListWithContext(context.Background(), metav1.ListOptions{})
+	_, _ = g.Wrap(&fakeLW{shardInfo: true}, &corev1.ConfigMap{}).(toolscache.ListerWatcherWithContext).ListWithContext(context.Background(), metav1.ListOptions{})
+	if g.Mode() != ModeServer {
+		t.Errorf("without a probe, one kind echoing the selector is server mode, got %q", g.Mode())
+	}
+}
