@@ -28,6 +28,11 @@ type shardRow struct {
 	ready         time.Duration
 	tokenRequests float64
 	mode          string
+	// After a restart of the shard with every token valid.
+	restartTime      time.Duration
+	restartRSS       int64
+	restartListBytes float64
+	restartTokens    float64
 }
 
 type shardRun struct {
@@ -137,7 +142,30 @@ func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 		if row.rss, _, err = m.memory(); err != nil {
 			return nil, err
 		}
+		// Restart the shard: it lists its slice, reconciles it, and mints
+		// nothing; its settled RSS and list bytes are those of a shard at
+		// rest.
+		tok0 := ep.requests()
+		m.stop()
+		if ms[i], err = startManager(ctx, o.managerBin, kubeconfig, filepath.Join(dir, fmt.Sprintf("manager-%d.log", i)), append(append([]string{}, o.managerArgs...), fmt.Sprintf("--shard-count=%d", k), fmt.Sprintf("--shard-index=%d", i)), o.managerEnv); err != nil {
+			return nil, err
+		}
+		m = ms[i]
+		if err := waitFor(ctx, 10*time.Minute, 100*time.Millisecond, "the restarted shard to reconcile its objects", func() bool {
+			return m.reconciles() >= float64(row.owned)
+		}); err != nil {
+			return nil, err
+		}
+		row.restartTime = time.Since(m.started)
+		sleep(ctx, settle(row.owned)+3*time.Second)
+		row.restartTokens = float64(ep.requests() - tok0)
+		row.restartListBytes, _ = m.metric("tokensync_api_response_bytes_total", `request="list"`)
+		if row.restartRSS, _, err = m.memory(); err != nil {
+			return nil, err
+		}
 		run.rows = append(run.rows, row)
+		logf("N=%d, shard %d/%d restarted: every object reconciled in %s, %.0f token requests, settled RSS %s, list %s", n, i, k,
+			row.restartTime.Round(time.Millisecond), row.restartTokens, mib(row.restartRSS), mib(int64(row.restartListBytes)))
 		logf("N=%d, shard %d/%d (%s): %.0f objects, RSS %s, list %s, watch %s, all Ready in %s, %.0f token requests", n, i, k, row.mode,
 			row.objects, mib(row.rss), mib(int64(row.listBytes)), mib(int64(row.watchBytes)), row.ready.Round(time.Millisecond), row.tokenRequests)
 	}
@@ -166,8 +194,8 @@ func printShards(w io.Writer, runs []*shardRun, o options) int {
 			one[r.n] = r
 		}
 	}
-	fmt.Fprintln(w, "| N | shards | shard | mode | objects | share | RSS | RSS above base | share of one manager's | list bytes | watch bytes | all Ready | token requests |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| N | shards | shard | mode | objects | share | RSS | RSS above base | share of one manager's | list bytes | watch bytes | all Ready | token requests | restart: all reconciled | restart: tokens | restart: settled RSS | restart: list bytes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
 		var oneAbove int64
 		if b := one[r.n]; b != nil && len(b.rows) == 1 {
@@ -187,9 +215,12 @@ func printShards(w io.Writer, runs []*shardRun, o options) int {
 			if mode == "" {
 				mode = "-"
 			}
-			fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f | %.1f%% | %s | %s | %.1f%% | %s | %s | %.1f s | %.0f |\n", thousands(r.n), r.k, row.index, mode,
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f | %.1f%% | %s | %s | %.1f%% | %s | %s | %.1f s | %.0f | %.1f s | %.0f | %s | %s |\n", thousands(r.n), r.k, row.index, mode,
 				row.objects, 100*share, mib(row.rss), mib(row.rss-r.base), 100*memShare, mib(int64(row.listBytes)), mib(int64(row.watchBytes)),
-				row.ready.Seconds(), row.tokenRequests)
+				row.ready.Seconds(), row.tokenRequests, row.restartTime.Seconds(), row.restartTokens, mib(row.restartRSS), mib(int64(row.restartListBytes)))
+			if row.restartTokens != 0 {
+				miss(true, "N=%d, %d shards: shard %d's restart sent %.0f token requests, want 0", r.n, r.k, row.index, row.restartTokens)
+			}
 			if share > limit {
 				miss(false, "N=%d, %d shards: shard %d holds %.1f%% of the objects, more than %.1f%%", r.n, r.k, row.index, 100*share, 100*limit)
 			}
