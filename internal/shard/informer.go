@@ -203,6 +203,10 @@ func (f *Filter) Wrap(lw toolscache.ListerWatcher, obj runtime.Object) toolscach
 
 func kindOf(obj runtime.Object) string {
 	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		if _, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			// Distinct from the typed informer of the same kind.
+			return k + " metadata"
+		}
 		return k
 	}
 	t := reflect.TypeOf(obj)
