@@ -79,6 +79,7 @@ type options struct {
 	clusterProviderNS    string
 
 	tokenClient tokenClientOptions
+	shard       shardOptions
 }
 
 func main() {
@@ -133,6 +134,7 @@ func main() {
 	fs.StringVar(&o.clusterProviderNS, "cluster-provider-namespace", "",
 		"Namespace of the credentials Secrets (and TLS material) of ClusterOAuthProviders; only the platform team should be able to write it. "+
 			"Defaults to $POD_NAMESPACE, else the manager's own namespace in a cluster, else default.")
+	bindShardFlags(fs, &o.shard)
 	zapOpts := zap.Options{Development: false}
 	bindLogFlags(fs, &zapOpts)
 	fs.Usage = func() {
@@ -171,15 +173,25 @@ func run(ctx context.Context, o options) error {
 	cfg.QPS = float32(o.kubeAPIQPS)
 	cfg.Burst = o.kubeAPIBurst
 	cfg.UserAgent = "tokensync"
+	apiBytes := metrics.NewAPIBytes()
+	cfg.Wrap(apiBytes.Wrap)
 
+	sh, err := o.shard.resolve(hostname())
+	if err != nil {
+		return err
+	}
+	shards, err := newShardFilter(cfg, sh)
+	if err != nil {
+		return err
+	}
 	namespaces := o.watchNamespaces
-	cacheOpts := cache.Options{DefaultNamespaces: defaultNamespaces(namespaces)}
+	cacheOpts := cache.Options{DefaultNamespaces: defaultNamespaces(namespaces), NewInformer: shards.NewInformer}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "tokensync-leader.oauth.tokensync.io",
+		LeaderElectionID:              leaderElectionID(sh),
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &o.leaseDuration,
@@ -204,7 +216,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces})
+	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces, NewInformer: shards.NewInformer})
 	if err != nil {
 		return err
 	}
@@ -243,6 +255,12 @@ func run(ctx context.Context, o options) error {
 	if err := r.Metrics.Register(ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := apiBytes.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := shards.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	if err := r.SetupWithManager(ctx, mgr, x, controllerOptions(o)); err != nil {
 		return fmt.Errorf("setting up the token controller: %w", err)
 	}
@@ -271,6 +289,10 @@ func run(ctx context.Context, o options) error {
 	}
 	if len(o.watchNamespaces) > 0 {
 		setupLog.Info("watching only some namespaces (--watch-namespaces)", "namespaces", o.watchNamespaces)
+	}
+	probeShards(ctx, cfg, shards, namespaces)
+	if sh.Sharded() {
+		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)

@@ -165,6 +165,8 @@ bad_values=(
 	"--set watchNamespaces={team-a,Bad_NS}"
 	"--set watchNamespaces=team-a"
 	"--set controler.maxConcurrentReconciles=8"
+	"--set sharding.shards=0"
+	"--set sharding.replicas=2"
 )
 for args in "${bad_values[@]}"; do
 	# shellcheck disable=SC2086 # args holds several words on purpose
@@ -179,6 +181,7 @@ bad_combos=(
 	"replicaCount > 1 needs leaderElection.enabled=true|--set replicaCount=2 --set leaderElection.enabled=false"
 	"metrics.serviceMonitor.enabled needs metrics.enabled=true|--set metrics.enabled=false --set metrics.serviceMonitor.enabled=true"
 	"metrics.port and healthProbe.port must differ|--set metrics.port=8081"
+	"sharding.shards > 1 needs leaderElection.enabled=true|--set sharding.shards=2 --set leaderElection.enabled=false"
 )
 for c in "${bad_combos[@]}"; do
 	msg=${c%%|*}

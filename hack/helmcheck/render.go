@@ -28,6 +28,7 @@ var namespaced = map[string]bool{
 	"Role":                     true,
 	"RoleBinding":              true,
 	"Deployment":               true,
+	"StatefulSet":              true, // the manager with sharding.shards > 1
 	"Service":                  true,
 	"ServiceMonitor":           true,
 }
@@ -103,7 +104,7 @@ func cmdRender(args []string) error {
 	var p problems
 	if *prefix == "" {
 		for _, d := range docs {
-			if d.u.GetKind() == "Deployment" {
+			if k := d.u.GetKind(); k == "Deployment" || k == "StatefulSet" {
 				*prefix = strings.TrimSuffix(d.u.GetName(), "controller-manager")
 			}
 		}
@@ -174,15 +175,27 @@ func cmdRender(args []string) error {
 	}
 
 	// 3. The Deployment, and what points at it.
+	// A StatefulSet (sharding.shards > 1) is checked as the Deployment
+	// would be: its pod template, selector and what points at it.
 	var dep *appsv1.Deployment
-	if ds := byKind["Deployment"]; len(ds) != 1 {
-		p.add("%d Deployments rendered, want 1", len(ds))
-	} else {
+	if ds, ss := byKind["Deployment"], byKind["StatefulSet"]; len(ds)+len(ss) != 1 {
+		p.add("%d Deployments and %d StatefulSets rendered, want one of them", len(ds), len(ss))
+	} else if len(ds) == 1 {
 		dep = &appsv1.Deployment{}
 		if err := yaml.Unmarshal(ds[0].raw, dep); err != nil {
 			return err
 		}
 		checkDeployment(&p, dep)
+	} else {
+		var sts appsv1.StatefulSet
+		if err := yaml.Unmarshal(ss[0].raw, &sts); err != nil {
+			return err
+		}
+		dep = &appsv1.Deployment{ObjectMeta: sts.ObjectMeta, Spec: appsv1.DeploymentSpec{Replicas: sts.Spec.Replicas, Selector: sts.Spec.Selector, Template: sts.Spec.Template}}
+		checkDeployment(&p, dep)
+		if cs := dep.Spec.Template.Spec.Containers; len(cs) == 1 && !slices.Contains(cs[0].Args, "--shard-index=ordinal") {
+			p.add("StatefulSet: the manager does not take its shard from its ordinal (--shard-index=ordinal)")
+		}
 	}
 	if dep != nil && len(p) == 0 {
 		sa := dep.Spec.Template.Spec.ServiceAccountName

@@ -19,12 +19,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,11 +69,14 @@ type Options struct {
 	Scheme *runtime.Scheme
 	// Namespaces restricts the index to these namespaces; all when empty.
 	Namespaces []string
+	// NewInformer, when set, creates the index's informers (a shard's,
+	// internal/shard).
+	NewInformer func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer
 }
 
 // New creates the index.
 func New(cfg *rest.Config, o Options) (*Index, error) {
-	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim}
+	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim, NewInformer: o.NewInformer}
 	if len(o.Namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {

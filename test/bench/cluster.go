@@ -51,6 +51,10 @@ type cluster struct {
 // startCluster starts a control plane. withCRD installs the CRD only (the
 // baseline's cluster); the manager's cluster gets CRD and RBAC from
 // installManagerRBAC.
+// shardedListWatch enables the API server's sharded list and watch
+// (KEP-5866) on the control planes started.
+var shardedListWatch bool
+
 func startCluster(ctx context.Context, assets, repoRoot, dir string, withCRD bool) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -66,6 +70,9 @@ func startCluster(ctx context.Context, assets, repoRoot, dir string, withCRD boo
 		env.ErrorIfCRDPathMissing = true
 	}
 	api := env.ControlPlane.GetAPIServer()
+	if shardedListWatch {
+		api.Configure().Append("feature-gates", "ShardedListAndWatch=true")
+	}
 	api.Configure().
 		Append("audit-policy-file", policy).
 		Append("audit-log-path", logPath).

@@ -61,11 +61,13 @@ type options struct {
 	workDir          string
 	keep             bool
 	repoRoot         string
+	shards           []int
+	shardedListWatch bool
 }
 
 func main() {
 	var o options
-	var sizes, managerArgs, managerEnv string
+	var sizes, managerArgs, managerEnv, shards string
 	var reportOnly, smoke bool
 	flag.StringVar(&sizes, "n", "1000,5000", "Comma-separated numbers of OAuthClientTokens; each N runs on a fresh control plane.")
 	flag.StringVar(&o.managerBin, "manager", "bin/manager", "The manager binary (make build).")
@@ -81,6 +83,8 @@ func main() {
 	flag.DurationVar(&o.stormRenewBefore, "storm-renew-before", 0, "refresh.renewBefore of the storm's objects; 0 picks 2×N/(--max-token-requests-per-host) + 10s.")
 	flag.StringVar(&o.workDir, "workdir", "", "Directory for audit logs, manager logs and kubeconfigs (default: a temporary directory, removed unless -keep).")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory.")
+	flag.StringVar(&shards, "shards", "", "Comma-separated shard counts (e.g. 1,2,4): instead of the phases above, run for each N and count k managers with --shard-count=k over objects in N/4 namespaces, and report per shard the objects held, RSS, API list and watch bytes, time to all Ready and token requests.")
+	flag.BoolVar(&o.shardedListWatch, "sharded-list-watch", true, "With -shards: enable the API server's ShardedListAndWatch feature gate (false: the managers filter by themselves).")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	if smoke {
@@ -110,6 +114,16 @@ func main() {
 			fatalf("-n: %q is not a positive number", s)
 		}
 		o.sizes = append(o.sizes, n)
+	}
+	for _, s := range strings.Split(shards, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= 0 {
+			fatalf("-shards: %q is not a positive number", s)
+		}
+		o.shards = append(o.shards, k)
 	}
 	o.managerArgs = strings.Fields(managerArgs)
 	o.managerEnv = strings.Fields(managerEnv)
@@ -145,6 +159,28 @@ func main() {
 		o.managerBin, s.concurrency, s.qps, s.burst, s.tokenRate, s.tokenBurst, strings.Join(o.managerArgs, " "))
 	logf("work directory %s", o.workDir)
 
+	if len(o.shards) > 0 {
+		shardedListWatch = o.shardedListWatch
+		var runs []*shardRun
+		for _, n := range o.sizes {
+			for _, k := range o.shards {
+				r, err := runShards(ctx, o, n, k)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench: N=%d, %d shards: %v\n", n, k, err)
+					os.Exit(2)
+				}
+				runs = append(runs, r)
+			}
+		}
+		fmt.Println(machine(o))
+		fmt.Printf("Manager flags: --concurrent-reconciles=%d --kube-api-qps=%g --kube-api-burst=%d --max-token-requests-per-host=%g --token-request-burst-per-host=%d %s; ShardedListAndWatch=%v\n\n",
+			s.concurrency, s.qps, s.burst, s.tokenRate, s.tokenBurst, strings.Join(o.managerArgs, " "), o.shardedListWatch)
+		if failed := printShards(os.Stdout, runs, o); failed > 0 && o.enforce != "none" {
+			fmt.Printf("\n%d enforced target(s) missed\n", failed)
+			os.Exit(1)
+		}
+		return
+	}
 	var results []*result
 	for _, n := range o.sizes {
 		r, err := runSize(ctx, o, s, n)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -28,6 +29,7 @@ import (
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/metrics"
+	"github.com/tokensync/tokensync/internal/shard"
 )
 
 // series describes the series a metric name selects: its label names and,
@@ -48,8 +50,10 @@ var targetLabels = []string{"job", "instance", "namespace", "pod", "service", "e
 // (internal/metrics/metrics.go), so that a matcher such as
 // result="failed" that could never match fails the test.
 var labelValues = map[string]map[string][]string{
-	"tokensync_token_requests_total": {"result": {"success", "failure"}},
-	"tokensync_ready_status":         {"condition": {"True", "False", "Unknown"}},
+	"tokensync_token_requests_total":     {"result": {"success", "failure"}},
+	"tokensync_ready_status":             {"condition": {"True", "False", "Unknown"}},
+	"tokensync_shard_mode":               {"mode": {"server", "client"}},
+	"tokensync_api_response_bytes_total": {"request": {"watch", "list", "other"}},
 }
 
 // knownSeries returns every series name the monitoring artefacts may
@@ -168,6 +172,13 @@ func tokensyncFamilies(t *testing.T) []*dto.MetricFamily {
 	reg := prometheus.NewRegistry()
 	c := &capture{Registerer: reg}
 	if err := metrics.New(tokens{obj}, 0).Register(c); err != nil {
+		t.Fatal(err)
+	}
+	// Registered next to them by cmd/main.go.
+	if err := metrics.NewAPIBytes().Register(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := shard.NewFilter(shard.Shard{}, nil, logr.Discard()).Register(c); err != nil {
 		t.Fatal(err)
 	}
 	for _, col := range c.collectors {

@@ -304,8 +304,45 @@ func TestRefreshesOnSchedule(t *testing.T) {
 	if !o.Status.IssuedAt.Time.Equal(h.clock.Now().Truncate(time.Second)) {
 		t.Fatalf("issuedAt = %v, want %v", o.Status.IssuedAt, h.clock.Now())
 	}
-	if ev := h.events(); len(ev) != 2 || !strings.Contains(ev[1], v1alpha1.EventTokenRotated) {
-		t.Fatalf("events = %v", ev)
+	// A routine renewal records no Event: status and metrics show it.
+	if ev := h.events(); len(ev) != 1 || !strings.Contains(ev[0], v1alpha1.EventTokenIssued) {
+		t.Fatalf("events = %v, want only the first issue's %s", ev, v1alpha1.EventTokenIssued)
+	}
+}
+
+// TestRotationEventsOnlyWhenNotRoutine: a renewal at renewAt records no
+// Event; a forced refresh does (TokenRotated, naming why).
+func TestRotationEventsOnlyWhenNotRoutine(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "events", "s3cret")
+	h.createToken("tok", "creds", nil)
+	h.reconcile("tok")
+	if ev := h.events(); len(ev) != 1 || !strings.Contains(ev[0], v1alpha1.EventTokenIssued) {
+		t.Fatalf("events after the first token = %v", ev)
+	}
+	for i := range 3 {
+		// Past renewAt (2/3 of the hour), before the expiry.
+		h.clock.Step(45 * time.Minute)
+		h.reconcile("tok")
+		if n := len(h.issued("events")); n != i+2 {
+			t.Fatalf("%d tokens after %d renewals", n, i+1)
+		}
+	}
+	if ev := h.events(); len(ev) != 0 {
+		t.Fatalf("routine renewals recorded events %v", ev)
+	}
+	h.edit("tok", func(o *v1alpha1.OAuthClientToken) {
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		}
+		o.Annotations[v1alpha1.RefreshRequestedAnnotation] = "1700000000"
+	})
+	h.reconcile("tok")
+	if n := len(h.issued("events")); n != 5 {
+		t.Fatalf("%d tokens after a forced refresh, want 5", n)
+	}
+	if ev := h.events(); len(ev) != 1 || !strings.Contains(ev[0], v1alpha1.EventTokenRotated) || !strings.Contains(ev[0], "Forced") {
+		t.Fatalf("events after a forced refresh = %v, want one %s naming Forced", ev, v1alpha1.EventTokenRotated)
 	}
 }
 

@@ -37,7 +37,7 @@ const ProviderIndex = "tokensync.providerRef"
 
 // CacheOptions restricts the manager's cache of Secrets to the ones
 // tokensync manages (by label), so that memory does not grow with unrelated
-// Secrets, and drops managed fields from everything it caches.
+// Secrets, and slims everything it caches (slimObject).
 func CacheOptions(opts cache.Options) cache.Options {
 	if opts.ByObject == nil {
 		opts.ByObject = map[client.Object]cache.ByObject{}
@@ -45,7 +45,7 @@ func CacheOptions(opts cache.Options) cache.Options {
 	opts.ByObject[&corev1.Secret{}] = cache.ByObject{
 		Label: labels.SelectorFromSet(labels.Set{v1alpha1.ManagedLabel: "true"}),
 	}
-	opts.DefaultTransform = cache.TransformStripManagedFields()
+	opts.DefaultTransform = slimObject
 	return opts
 }
 

@@ -84,8 +84,14 @@ func (r *Reconciler) summarize(obj *v1alpha1.OAuthClientToken, o *outcome) time.
 			switch {
 			case failedBefore > 0:
 				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenRecovered, "Issue", "Token obtained after %d failed attempts; valid until %s", failedBefore, formatTime(d.ExpiresAt))
+			case hadToken && o.decision.Reason == renewal.Due:
+				// A routine renewal: status (issuedAt, expiresAt, renewAt)
+				// and tokensync_token_requests_total record it; an Event
+				// per renewal would be an API write per token and
+				// lifetime that no one reads (docs/performance.md).
 			case hadToken:
-				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenRotated, "Rotate", "New token written to Secret %s; valid until %s", obj.TargetName(), formatTime(d.ExpiresAt))
+				// Forced, inputs changed, expired, Secret repaired.
+				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenRotated, "Rotate", "New token written to Secret %s (%s); valid until %s", obj.TargetName(), o.decision.Reason, formatTime(d.ExpiresAt))
 			default:
 				r.event(obj, corev1.EventTypeNormal, v1alpha1.EventTokenIssued, "Issue", "Token written to Secret %s; valid until %s", obj.TargetName(), formatTime(d.ExpiresAt))
 			}

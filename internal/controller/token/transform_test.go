@@ -1,0 +1,50 @@
+package token
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+)
+
+// TestSlimObject: the cache keeps no managed fields and no last-applied
+// copy, and every other field as it was.
+func TestSlimObject(t *testing.T) {
+	o := &v1alpha1.OAuthClientToken{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "team-a", Name: "tok",
+			Annotations:   map[string]string{lastApplied: `{"big":"copy"}`, "example.com/note": "x"},
+			Labels:        map[string]string{"app": "payments"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			Finalizers:    []string{Finalizer},
+		},
+		Spec: v1alpha1.OAuthClientTokenSpec{
+			CredentialsRef: &v1alpha1.CredentialsReference{Name: "creds"},
+			Provider:       v1alpha1.ProviderSpec{TokenURL: "https://auth.example.com/token"},
+		},
+	}
+	if _, err := slimObject(o); err != nil {
+		t.Fatal(err)
+	}
+	if o.ManagedFields != nil {
+		t.Errorf("managed fields kept: %v", o.ManagedFields)
+	}
+	if _, ok := o.Annotations[lastApplied]; ok {
+		t.Error("the last-applied copy was kept")
+	}
+	if o.Annotations["example.com/note"] != "x" || o.Labels["app"] != "payments" || o.Finalizers[0] != Finalizer ||
+		o.Spec.Provider.TokenURL != "https://auth.example.com/token" || o.Spec.CredentialsRef.Name != "creds" {
+		t.Errorf("a field changed: %+v", o)
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "tokensync"}},
+		Annotations: map[string]string{lastApplied: "{}", "oauth.tokensync.io/record": "v1"}},
+		Data: map[string][]byte{"access_token": []byte("t1")}}
+	if _, err := slimObject(s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ManagedFields != nil || len(s.Annotations) != 1 || s.Annotations["oauth.tokensync.io/record"] != "v1" || string(s.Data["access_token"]) != "t1" {
+		t.Errorf("Secret slimmed wrong: %+v", s)
+	}
+}
