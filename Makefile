@@ -89,9 +89,10 @@ test: manifests generate fmt vet ## Run unit and envtest integration tests.
 		$(GO) test ./... -race -count=1 -coverprofile cover.out
 
 .PHONY: test-e2e
-test-e2e: build ## Run the end-to-end suite: the manager binary against envtest and Django OAuth Toolkit.
+test-e2e: build ## Run the end-to-end suite: the manager binary against envtest, Django OAuth Toolkit and zitadel/oidc (token exchange).
 	hack/install-oauth-server.sh
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/install-envtest.sh $(LOCALBIN))" \
+	ZITADEL_HARNESS="$$(hack/install-zitadel-harness.sh $(LOCALBIN))" \
 	TOKENSYNC_MANAGER_BIN=$(LOCALBIN)/manager \
 		$(GO) test -tags e2e ./test/dot/ ./test/e2e/ -count=1 -v -timeout 20m
 

@@ -3,7 +3,7 @@
 # (github.com/zitadel/oidc's OpenID Provider, versions pinned in its own
 # go.mod and go.sum), into the given bin directory and prints the binary's
 # path. It is a separate module so that its dependencies stay out of
-# tokensync's go.mod. Not run by CI; see test/zitadel/README.md.
+# tokensync's go.mod. make test-e2e builds it; see test/zitadel/README.md.
 #
 #   ZITADEL_HARNESS=$(hack/install-zitadel-harness.sh bin) go test -tags zitadel ./test/zitadel/
 set -euo pipefail

@@ -38,7 +38,9 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:s
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:unauthenticated}
 `)
-	t.Cleanup(func() { _, _ = kubectl("delete", "clusterrolebinding", "cluster-test-anonymous-issuer-discovery", "--ignore-not-found") })
+	t.Cleanup(func() {
+		_, _ = kubectl("delete", "clusterrolebinding", "cluster-test-anonymous-issuer-discovery", "--ignore-not-found")
+	})
 
 	audience := "https://idp." + c.mode + ".test"
 	srv := tokenserver.New(tokenserver.Options{ExpiresIn: 3600, TrustedIssuers: []tokenserver.TrustedIssuer{{

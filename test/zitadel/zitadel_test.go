@@ -7,10 +7,7 @@ package zitadel
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,52 +24,11 @@ const audience = "https://zitadel.test"
 
 var subject = tokenserver.ServiceAccountSubject("team-a", "payments")
 
-// startHarness runs the harness binary on a free loopback port, trusting
-// saIssuer (CA file caFile, if any), and returns its issuer URL.
+// startHarness runs the harness, trusting saIssuer (CA file caFile, if
+// any), and returns its issuer URL.
 func startHarness(t *testing.T, saIssuer, caFile string) string {
 	t.Helper()
-	bin := os.Getenv("ZITADEL_HARNESS")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "bin", "zitadel-harness")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no harness binary (%v): run ZITADEL_HARNESS=$(hack/install-zitadel-harness.sh bin)", err)
-	}
-	port, err := testutil.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-sa-issuer", saIssuer, "-audience", audience, "-subject", subject}
-	if caFile != "" {
-		args = append(args, "-sa-ca", caFile)
-	}
-	var out testutil.SyncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("harness output:\n%s", out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := http.Get(base + ".well-known/openid-configuration")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the harness did not come up: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testutil.StartZitadelHarness(t, filepath.Join("..", "..", "bin", "zitadel-harness"), saIssuer, caFile, audience, subject)
 }
 
 // exchange runs the client's token exchanges against a harness that
