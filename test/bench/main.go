@@ -62,6 +62,7 @@ type options struct {
 	keep             bool
 	repoRoot         string
 	shards           []int
+	sharedProvider   bool
 	shardedListWatch bool
 }
 
@@ -84,6 +85,7 @@ func main() {
 	flag.StringVar(&o.workDir, "workdir", "", "Directory for audit logs, manager logs and kubeconfigs (default: a temporary directory, removed unless -keep).")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory.")
 	flag.StringVar(&shards, "shards", "", "Comma-separated shard counts (e.g. 1,2,4): instead of the phases above, run for each N and count k managers with --shard-count=k over objects in N/4 namespaces, and report per shard the objects held, RSS, API list and watch bytes, time to all Ready and token requests.")
+	flag.BoolVar(&o.sharedProvider, "shared-provider", false, "Instead of the phases above, run for each N objects over N/4 namespaces that reference one ClusterOAuthProvider with tokenSharing Shared, and report the token requests for the first tokens and over the next lifetime (want 1 and 1).")
 	flag.BoolVar(&o.shardedListWatch, "sharded-list-watch", true, "With -shards: enable the API server's ShardedListAndWatch feature gate (false: the managers filter by themselves).")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
@@ -159,6 +161,23 @@ func main() {
 		o.managerBin, s.concurrency, s.qps, s.burst, s.tokenRate, s.tokenBurst, strings.Join(o.managerArgs, " "))
 	logf("work directory %s", o.workDir)
 
+	if o.sharedProvider {
+		var runs []*sharedRun
+		for _, n := range o.sizes {
+			r, err := runShared(ctx, o, n)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: N=%d, shared provider: %v\n", n, err)
+				os.Exit(2)
+			}
+			runs = append(runs, r)
+		}
+		fmt.Println(machine(o))
+		if failed := printShared(os.Stdout, runs, o); failed > 0 {
+			fmt.Printf("\n%d enforced target(s) missed\n", failed)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(o.shards) > 0 {
 		shardedListWatch = o.shardedListWatch
 		var runs []*shardRun
