@@ -394,3 +394,34 @@ func TestAttack_ServiceAccountTokenForTheAPIServerIsRefused(t *testing.T) {
 	h.reconcile("idp") // the identity provider's own audience still works
 	wantReady(h, "idp")
 }
+
+// TestAttack_StaleCacheNeverMintsTwiceForOneRefreshRequest: a forced
+// refresh is handled, its status written; the next reconcile reads the
+// object from a cache that does not show that status write yet (the
+// refresh request looks unhandled). It must not mint a second token for
+// the same request (seen in CI as 2 tokens for one refresh).
+func TestAttack_StaleCacheNeverMintsTwiceForOneRefreshRequest(t *testing.T) {
+	h := newHarness(t)
+	h.createCreds("creds", "stale-force", "s3cret")
+	h.createToken("tok", "creds", nil)
+	h.reconcile("tok")
+	wantReady(h, "tok")
+	h.syncCache(h.get("tok"))
+	h.edit("tok", func(o *v1alpha1.OAuthClientToken) {
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		}
+		o.Annotations[v1alpha1.RefreshRequestedAnnotation] = "once"
+	})
+	stale := h.get("tok") // the request, not yet handled
+	h.reconcile("tok")
+	if got := h.get("tok").Status.LastHandledRefreshRequest; got != "once" {
+		t.Fatalf("setup: the refresh request was not handled (%q)", got)
+	}
+	n := len(h.issued("stale-force"))
+	h.syncCache(h.secret("tok"))
+	h.r.run(h.ctx, stale.DeepCopy())
+	if got := len(h.issued("stale-force")); got != n {
+		t.Fatalf("a reconcile of a stale copy minted %d more token(s) for a refresh request already handled", got-n)
+	}
+}

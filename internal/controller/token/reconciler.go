@@ -102,6 +102,16 @@ type Reconciler struct {
 	pending map[types.NamespacedName]*obtained
 	// inflight counts, per namespace, the token requests under way.
 	inflight map[string]int
+	// handled holds, per object, the refresh request its last status
+	// write recorded as handled: a reconcile that reads the object from a
+	// cache not yet showing that write must not take the request for a new
+	// one and mint a second token.
+	handled map[types.NamespacedName]handledRefresh
+}
+
+type handledRefresh struct {
+	uid   types.UID
+	value string
 }
 
 type gate struct {
@@ -148,6 +158,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !equality.Semantic.DeepEqual(orig.Status, obj.Status) {
 		if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if v := obj.Status.LastHandledRefreshRequest; v != "" && v != orig.Status.LastHandledRefreshRequest {
+			r.setHandled(req.NamespacedName, obj.UID, v)
 		}
 	}
 	r.log(ctx, obj, o, requeue)
@@ -333,4 +346,30 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	defer r.mu.Unlock()
 	delete(r.gates, key)
 	delete(r.pending, key)
+	delete(r.handled, key)
+}
+
+func (r *Reconciler) setHandled(key types.NamespacedName, uid types.UID, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.handled == nil {
+		r.handled = map[types.NamespacedName]handledRefresh{}
+	}
+	r.handled[key] = handledRefresh{uid: uid, value: value}
+}
+
+// forceValue is the refresh request obj asks for that has not been handled
+// yet ("" when none): neither according to its status nor to the last
+// status this process wrote for it.
+func (r *Reconciler) forceValue(obj *v1alpha1.OAuthClientToken) string {
+	v := forceValue(obj)
+	if v == "" {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.handled[client.ObjectKeyFromObject(obj)]; ok && h.uid == obj.UID && h.value == v {
+		return ""
+	}
+	return v
 }

@@ -166,7 +166,7 @@ func (r *Reconciler) run(ctx context.Context, obj *v1alpha1.OAuthClientToken) *o
 		o.current = o.held != nil && o.held.ConfigHash == configHash
 	}
 	o.attemptKey = configHash + "/" + secrets.TargetHash(obj)
-	force := forceValue(obj)
+	force := r.forceValue(obj)
 	schedule := r.schedule(obj)
 	o.decision = renewal.Decide(renewal.Input{
 		Now:       now,
