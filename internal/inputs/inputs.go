@@ -89,7 +89,7 @@ func Refs(obj *v1alpha1.OAuthClientToken) []Ref {
 	if sa := obj.Spec.ServiceAccount; sa != nil && UsesServiceAccount(obj) {
 		refs = append(refs, Ref{ServiceAccountKind, sa.Name})
 	}
-	if s := subjectRef(obj); s != "" {
+	if s := SubjectRef(obj); s != "" {
 		refs = append(refs, Ref{OAuthClientTokenKind, s})
 	}
 	if t := obj.Spec.Provider.TLS; t != nil {
@@ -142,12 +142,12 @@ func (r *Reader) VersionIn(obj *v1alpha1.OAuthClientToken, ns string) (string, b
 func UsesServiceAccount(obj *v1alpha1.OAuthClientToken) bool {
 	p := obj.Spec.Provider
 	return p.AuthMethod == v1alpha1.AuthMethodServiceAccountAssertion ||
-		(p.Grant == v1alpha1.GrantTokenExchange && subjectRef(obj) == "")
+		(p.Grant == v1alpha1.GrantTokenExchange && SubjectRef(obj) == "")
 }
 
-// subjectRef is the OAuthClientToken whose token is the subject of obj's
+// SubjectRef is the OAuthClientToken whose token is the subject of obj's
 // chained exchange, "" when there is none.
-func subjectRef(obj *v1alpha1.OAuthClientToken) string {
+func SubjectRef(obj *v1alpha1.OAuthClientToken) string {
 	p := obj.Spec.Provider
 	if p.Grant == v1alpha1.GrantTokenExchange && p.TokenExchange != nil && p.TokenExchange.SubjectTokenRef != nil {
 		return p.TokenExchange.SubjectTokenRef.Name
@@ -251,7 +251,7 @@ func (r *Reader) ReadIn(ctx context.Context, obj *v1alpha1.OAuthClientToken, ns 
 		}
 		rvs = append(rvs, rv)
 	}
-	if name := subjectRef(obj); name != "" {
+	if name := SubjectRef(obj); name != "" {
 		if r.Subjects == nil {
 			return nil, failure.NewStalled(v1alpha1.ReasonInvalidSpec, "chained token exchange is not available")
 		}

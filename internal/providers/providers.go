@@ -20,6 +20,7 @@ import (
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/failure"
+	"github.com/tokensync/tokensync/internal/inputs"
 )
 
 // Resolved is what an OAuthClientToken's token is obtained with.
@@ -241,18 +242,14 @@ func set(ss []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(ss)))
 }
 
-// readSecrets names the Secrets a provider reads.
+// readSecrets names the Secrets a provider reads: those an inline object
+// with its spec and credentials would read.
 func readSecrets(spec *v1alpha1.OAuthProviderSpec) []string {
+	as := &v1alpha1.OAuthClientToken{Spec: v1alpha1.OAuthClientTokenSpec{Provider: spec.ProviderSpec, CredentialsRef: spec.CredentialsRef}}
 	var names []string
-	if spec.CredentialsRef != nil {
-		names = append(names, spec.CredentialsRef.Name)
-	}
-	if t := spec.TLS; t != nil {
-		if t.CABundle != nil && t.CABundle.SecretRef != nil {
-			names = append(names, t.CABundle.SecretRef.Name)
-		}
-		if t.ClientCertificateSecretRef != nil {
-			names = append(names, t.ClientCertificateSecretRef.Name)
+	for _, ref := range inputs.Refs(as) {
+		if ref.Kind == inputs.SecretKind {
+			names = append(names, ref.Name)
 		}
 	}
 	return names

@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/failure"
+	"github.com/tokensync/tokensync/internal/inputs"
 	"github.com/tokensync/tokensync/internal/secrets"
 )
 
@@ -132,7 +133,7 @@ func cycle(ctx context.Context, c client.Reader, ns, self string, first *v1alpha
 		if cur.Name == self {
 			return chain, true
 		}
-		next := exchangeSubject(cur)
+		next := inputs.SubjectRef(cur)
 		if next == "" {
 			return nil, false
 		}
@@ -142,14 +143,6 @@ func cycle(ctx context.Context, c client.Reader, ns, self string, first *v1alpha
 		}
 	}
 	return nil, false
-}
-
-// exchangeSubject names the object whose token is o's subject, if any.
-func exchangeSubject(o *v1alpha1.OAuthClientToken) string {
-	if p := o.Spec.Provider; p.Grant == v1alpha1.GrantTokenExchange && p.TokenExchange != nil && p.TokenExchange.SubjectTokenRef != nil {
-		return p.TokenExchange.SubjectTokenRef.Name
-	}
-	return ""
 }
 
 // subjectVersion is the version subjects reports, from the cache alone.
