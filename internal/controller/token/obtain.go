@@ -102,13 +102,6 @@ func (r *Reconciler) obtain(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 	return r.finish(ctx, obj, in, tpls, force, s, tok, grant, endpoint, issuedAt, cred, state, useRefresh)
 }
 
-func laterOf(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // sharedFresh reports whether a shared token is one obj's renewal policy
 // would keep at now.
 func (r *Reconciler) sharedFresh(obj *v1alpha1.OAuthClientToken, e *sharedToken, s renewal.Schedule, now time.Time) bool {
@@ -153,7 +146,7 @@ func (r *Reconciler) finish(ctx context.Context, obj *v1alpha1.OAuthClientToken,
 			AccessToken:      tok.AccessToken,
 			TokenType:        tok.TokenType,
 			ExpiresAt:        t.ExpiresAt.UTC().Format(time.RFC3339),
-			ExpiresIn:        int64(t.ExpiresAt.Sub(laterOf(issuedAt, r.Clock.Now().Truncate(time.Second))) / time.Second), // what is left: a shared token may be older than this write
+			ExpiresIn:        int64(t.ExpiresAt.Sub(r.Clock.Now().Truncate(time.Second)) / time.Second), // what is left: a shared token may be older than this write
 			Scope:            strings.Join(tok.Scopes, " "),
 			IDToken:          tok.IDToken,
 			RefreshToken:     tok.RefreshToken,
