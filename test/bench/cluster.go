@@ -128,7 +128,8 @@ func (cl *cluster) installManager() (string, error) {
 	if _, err := cl.kubectlRun("apply", "--server-side", "-k", filepath.Join(cl.repoRoot, "test", "e2e", "install")); err != nil {
 		return "", err
 	}
-	if _, err := cl.kubectlRun("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io", "--timeout=60s"); err != nil {
+	if _, err := cl.kubectlRun("wait", "--for=condition=Established", "crd/oauthclienttokens.oauth.tokensync.io",
+		"crd/oauthproviders.oauth.tokensync.io", "crd/clusteroauthproviders.oauth.tokensync.io", "--timeout=60s"); err != nil {
 		return "", err
 	}
 	token, err := cl.kubectlRun("create", "token", managerSA, "-n", operatorNS, "--duration=12h")

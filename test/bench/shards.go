@@ -48,31 +48,51 @@ type shardRun struct {
 // objects over: sharding is by namespace, so few namespaces split unevenly.
 func shardNamespaces(n int) int { return max(10, n/4) }
 
+// startSpread starts what the shard and shared-provider benchmarks run
+// on: a control plane with the manager's CRDs and RBAC (kubeconfig
+// authenticates as the manager), a token endpoint issuing tokens of
+// lifetime seconds, and the namespaces of group "bench", with their
+// credentials, spread over the given number. stop undoes it all.
+func startSpread(ctx context.Context, o options, dir string, namespaces, lifetime int) (cl *cluster, kubeconfig string, ep *endpoint, stop func(), err error) {
+	if cl, err = startCluster(ctx, o.assets, o.repoRoot, dir, false); err != nil {
+		return nil, "", nil, nil, err
+	}
+	stops := []func(){cl.stop}
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	fail := func(err error) (*cluster, string, *endpoint, func(), error) {
+		stop()
+		return nil, "", nil, nil, err
+	}
+	if kubeconfig, err = cl.installManager(); err != nil {
+		return fail(err)
+	}
+	if ep, err = startEndpoint(lifetime); err != nil {
+		return fail(err)
+	}
+	stops = append(stops, ep.close)
+	namespacesPerGroup = namespaces
+	stops = append(stops, func() { namespacesPerGroup = defaultNamespacesPerGroup })
+	if err := prepareGroup(ctx, cl.c, "bench"); err != nil {
+		return fail(err)
+	}
+	return cl, kubeconfig, ep, stop, nil
+}
+
 func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 	run := &shardRun{n: n, k: k, namespaces: shardNamespaces(n)}
 	dir := filepath.Join(o.workDir, fmt.Sprintf("n%d-shards%d", n, k))
 	logf("N=%d, %d shard(s): starting a control plane (ShardedListAndWatch=%v)", n, k, o.shardedListWatch)
-	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir, false)
+	cl, kubeconfig, ep, stop, err := startSpread(ctx, o, dir, run.namespaces, 3600)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.stop()
+	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	kubeconfig, err := cl.installManager()
-	if err != nil {
-		return nil, err
-	}
-	ep, err := startEndpoint(3600)
-	if err != nil {
-		return nil, err
-	}
-	defer ep.close()
-	namespacesPerGroup = run.namespaces
-	defer func() { namespacesPerGroup = defaultNamespacesPerGroup }()
-	if err := prepareGroup(ctx, cl.c, "bench"); err != nil {
-		return nil, err
-	}
 	tr, err := startTracker(ctx, cl.admin)
 	if err != nil {
 		return nil, err

@@ -35,30 +35,13 @@ func runShared(ctx context.Context, o options, n int) (*sharedRun, error) {
 	run := &sharedRun{n: n, namespaces: shardNamespaces(n)}
 	dir := filepath.Join(o.workDir, fmt.Sprintf("n%d-shared", n))
 	logf("N=%d, one shared ClusterOAuthProvider: starting a control plane", n)
-	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir, false)
+	cl, kubeconfig, ep, stop, err := startSpread(ctx, o, dir, run.namespaces, sharedLifetime)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.stop()
+	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	kubeconfig, err := cl.installManager()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := cl.kubectlRun("wait", "--for=condition=Established", "crd/clusteroauthproviders.oauth.tokensync.io", "--timeout=60s"); err != nil {
-		return nil, err
-	}
-	ep, err := startEndpoint(sharedLifetime)
-	if err != nil {
-		return nil, err
-	}
-	defer ep.close()
-	namespacesPerGroup = run.namespaces
-	defer func() { namespacesPerGroup = defaultNamespacesPerGroup }()
-	if err := prepareGroup(ctx, cl.c, "bench"); err != nil {
-		return nil, err
-	}
 	creds := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "platform-client", Namespace: operatorNS},
 		StringData: map[string]string{"client_id": benchClientID, "client_secret": benchClientSecret},
