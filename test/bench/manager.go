@@ -233,6 +233,36 @@ func (m *manager) memory() (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
+// settledRSS waits until the process's RSS stops falling, the Go runtime
+// having returned the garbage of listing and reconciling to the operating
+// system, and returns it: the lowest reading once no reading in the last
+// settleWindow was lower by more than 1% (at most settleMax).
+func (m *manager) settledRSS(ctx context.Context) (int64, error) {
+	const settleWindow, settleMax = 10 * time.Second, 90 * time.Second
+	low, lowAt, start := int64(0), time.Now(), time.Now()
+	for {
+		rss, _, err := m.memory()
+		if err != nil {
+			return 0, err
+		}
+		now := time.Now()
+		if low == 0 || float64(rss) < 0.99*float64(low) {
+			lowAt = now
+		}
+		if low == 0 || rss < low {
+			low = rss
+		}
+		if now.Sub(lowAt) >= settleWindow || now.Sub(start) >= settleMax {
+			return low, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s

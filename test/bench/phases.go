@@ -205,6 +205,10 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	logf("N=%d: phase 1: all Ready in %s (baseline %s); %d token requests; API %s", r.n, r.managerTime.Round(time.Millisecond),
 		r.baselineTime.Round(time.Millisecond), r.createTokenRequests, r.managerAPI.breakdown(float64(r.n)))
 
+	if o.creationOnly {
+		return nil
+	}
+
 	// 2. One refresh cycle. Tokens issued from now on last an hour, so
 	// that the cycle ends.
 	logf("N=%d: phase 2: waiting for a refresh cycle", r.n)
@@ -276,8 +280,10 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 		r.restartTokens, r.restartAPI.breakdown(1))
 
 	// 4. Memory: the restarted manager, then with unrelated Secrets.
-	sleep(ctx, 3*time.Second)
-	if r.rss, r.hwm, err = m.memory(); err != nil {
+	if _, r.hwm, err = m.memory(); err != nil {
+		return err
+	}
+	if r.rss, err = m.settledRSS(ctx); err != nil {
 		return err
 	}
 	logf("N=%d: phase 4: RSS %s, peak %s; creating %d unrelated Secrets of %d bytes", r.n, mib(r.rss), mib(r.hwm), o.unrelated, o.unrelatedSize)
@@ -297,8 +303,11 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	}); err != nil {
 		return err
 	}
-	sleep(ctx, settle(r.n)+3*time.Second)
-	if r.rssUnrelated, r.hwmUnrelated, err = m.memory(); err != nil {
+	sleep(ctx, settle(r.n))
+	if _, r.hwmUnrelated, err = m.memory(); err != nil {
+		return err
+	}
+	if r.rssUnrelated, err = m.settledRSS(ctx); err != nil {
 		return err
 	}
 	logf("N=%d: phase 4: running manager after the unrelated Secrets: RSS %s, peak %s; restarted: RSS %s, peak %s", r.n,

@@ -140,6 +140,9 @@ func printTable(w io.Writer, results []*result, s settings, o options) int {
 	var table [][]string
 	failed := 0
 	for _, rw := range rows(s, o) {
+		if o.creationOnly && !strings.HasPrefix(rw.metric, "1.") {
+			continue
+		}
 		line := []string{rw.metric}
 		for _, r := range results {
 			line = append(line, rw.value(r))
@@ -190,6 +193,45 @@ func printTable(w io.Writer, results []*result, s settings, o options) int {
 	for _, l := range table {
 		printLine(l)
 	}
+	return failed + printPerToken(w, results, o)
+}
+
+// maxKiBPerToken is the target for the settled RSS each managed token adds.
+const maxKiBPerToken = 6
+
+// printPerToken prints the settled RSS each token adds between the
+// smallest and the largest N (issue 19's memory target: at most
+// maxKiBPerToken between N=1,000 and N=5,000) and returns 1 when it is
+// missed and enforced (-enforce all, both N at least 1,000).
+func printPerToken(w io.Writer, results []*result, o options) int {
+	if len(results) < 2 || o.creationOnly {
+		return 0
+	}
+	lo, hi := results[0], results[0]
+	for _, r := range results {
+		if r.n < lo.n {
+			lo = r
+		}
+		if r.n > hi.n {
+			hi = r
+		}
+	}
+	if lo.n == hi.n {
+		return 0
+	}
+	per := float64(hi.rss-lo.rss) / float64(hi.n-lo.n) / 1024
+	verdict := "pass"
+	failed := 0
+	if per > maxKiBPerToken {
+		verdict = "FAIL"
+		if o.enforce == "all" && lo.n >= 1000 {
+			failed = 1
+		} else {
+			verdict += " (not enforced)"
+		}
+	}
+	fmt.Fprintf(w, "\n4. Settled RSS per token between N=%s and N=%s: (%s − %s) / %s = %.1f KiB (target ≤ %d KiB): %s\n",
+		thousands(lo.n), thousands(hi.n), mib(hi.rss), mib(lo.rss), thousands(hi.n-lo.n), per, maxKiBPerToken, verdict)
 	return failed
 }
 

@@ -109,9 +109,8 @@ func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 			return nil, err
 		}
 	}
-	sleep(ctx, 3*time.Second)
 	for i, m := range ms {
-		rss, _, err := m.memory()
+		rss, err := m.settledRSS(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +179,7 @@ func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 		sleep(ctx, settle(row.owned)+3*time.Second)
 		row.restartTokens = float64(ep.requests() - tok0)
 		row.restartListBytes, _ = m.metric("tokensync_api_response_bytes_total", `request="list"`)
-		if row.restartRSS, _, err = m.memory(); err != nil {
+		if row.restartRSS, err = m.settledRSS(ctx); err != nil {
 			return nil, err
 		}
 		run.rows = append(run.rows, row)
