@@ -34,6 +34,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/tokensync/tokensync/internal/intern"
 )
 
 var (
@@ -96,10 +98,11 @@ func slim(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	t := intern.Shared
 	return &metav1.PartialObjectMetadata{
-		TypeMeta: m.TypeMeta,
+		TypeMeta: metav1.TypeMeta{APIVersion: t.String(m.APIVersion), Kind: t.String(m.Kind)},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion,
+			Name: m.Name, Namespace: t.String(m.Namespace), ResourceVersion: m.ResourceVersion,
 		},
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -50,21 +51,30 @@ func CacheOptions(opts cache.Options) cache.Options {
 }
 
 // IndexFields registers the field indexes the reconciler and the Secret
-// writer use.
+// writer use. The target and inputs indexes are looked up only within a
+// namespace, so, on a cache, they are registered without the
+// all-namespaces copy of each value that controller-runtime's IndexField
+// adds (a set per object and value, which the target index, whose values
+// are unique, would pay for every object). The provider index is looked
+// up across namespaces for ClusterOAuthProviders and keeps both.
 func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
-	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, secrets.TargetIndex, func(o client.Object) []string {
+	target := func(o client.Object) []string {
 		return []string{o.(*v1alpha1.OAuthClientToken).TargetName()}
-	}); err != nil {
-		return fmt.Errorf("indexing %s: %w", secrets.TargetIndex, err)
 	}
-	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, DependsIndex, func(o client.Object) []string {
+	depends := func(o client.Object) []string {
 		var out []string
 		for _, ref := range inputs.Refs(o.(*v1alpha1.OAuthClientToken)) {
 			out = append(out, string(ref.Kind)+"/"+ref.Name)
 		}
 		return out
-	}); err != nil {
-		return fmt.Errorf("indexing %s: %w", DependsIndex, err)
+	}
+	for _, f := range []struct {
+		name    string
+		extract client.IndexerFunc
+	}{{secrets.TargetIndex, target}, {DependsIndex, depends}} {
+		if err := namespacedIndex(ctx, idx, f.name, f.extract); err != nil {
+			return fmt.Errorf("indexing %s: %w", f.name, err)
+		}
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, ProviderIndex, func(o client.Object) []string {
 		if v := providers.RefIndexValue(o.(*v1alpha1.OAuthClientToken)); v != "" {
@@ -75,6 +85,34 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 		return fmt.Errorf("indexing %s: %w", ProviderIndex, err)
 	}
 	return nil
+}
+
+// namespacedIndex registers field on the OAuthClientToken informer of idx
+// with the keys controller-runtime's cache looks up for a List with
+// InNamespace and MatchingFields ("field:<name>", "<namespace>/<value>"),
+// and no others. An idx that is not a cache (a fake client) gets the
+// usual IndexField.
+func namespacedIndex(ctx context.Context, idx client.FieldIndexer, field string, extract client.IndexerFunc) error {
+	c, ok := idx.(cache.Informers)
+	if !ok {
+		return idx.IndexField(ctx, &v1alpha1.OAuthClientToken{}, field, extract)
+	}
+	inf, err := c.GetInformer(ctx, &v1alpha1.OAuthClientToken{})
+	if err != nil {
+		return err
+	}
+	return inf.AddIndexers(toolscache.Indexers{"field:" + field: func(raw any) ([]string, error) {
+		o, ok := raw.(*v1alpha1.OAuthClientToken)
+		if !ok {
+			return nil, fmt.Errorf("index %s: %T is not an OAuthClientToken", field, raw)
+		}
+		vals := extract(o)
+		keys := make([]string, 0, len(vals))
+		for _, v := range vals {
+			keys = append(keys, o.Namespace+"/"+v)
+		}
+		return keys, nil
+	}})
 }
 
 // SetupWithManager registers the watches: OAuthClientTokens (spec and

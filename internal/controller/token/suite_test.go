@@ -43,6 +43,7 @@ var (
 	k8sClient  client.Client // direct client, for test setup and assertions
 	mgrClient  client.Client // the manager's cached client, as the controller uses
 	mgrAPI     client.Reader
+	mgrCache   cache.Cache // the manager's cache, whose indexes memory_test.go inspects
 	idx        *index.Index
 	signer     *secrets.Signer
 	saIssuer   *testutil.ServiceAccountIssuer
@@ -130,7 +131,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgrClient, mgrAPI = mgr.GetClient(), mgr.GetAPIReader()
+	mgrClient, mgrAPI, mgrCache = mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

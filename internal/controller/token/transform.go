@@ -1,7 +1,11 @@
 package token
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/intern"
 )
 
 // lastApplied is the annotation kubectl apply keeps a whole copy of the
@@ -11,17 +15,57 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // slimObject is the manager cache's transform: it drops what the
 // reconciler never reads, managed fields and kubectl's last-applied copy
 // of the object (as large as the object itself for objects applied with
-// kubectl apply).
+// kubectl apply), and shares one copy of the strings that repeat from one
+// object to the next (intern.Shared): namespaces, label and annotation
+// keys, Secret data keys, condition types and reasons, token URLs.
 func slimObject(in any) (any, error) {
-	if o, ok := in.(metav1.Object); ok {
-		if o.GetManagedFields() != nil {
-			o.SetManagedFields(nil)
+	return slimWith(intern.Shared, in), nil
+}
+
+func slimWith(t *intern.Table, in any) any {
+	o, ok := in.(metav1.Object)
+	if !ok {
+		return in
+	}
+	if o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	a := o.GetAnnotations()
+	if a != nil {
+		if _, ok := a[lastApplied]; ok {
+			delete(a, lastApplied)
 		}
-		if a := o.GetAnnotations(); a != nil {
-			if _, ok := a[lastApplied]; ok {
-				delete(a, lastApplied)
-			}
+		o.SetAnnotations(t.Map(a, false))
+	}
+	o.SetNamespace(t.String(o.GetNamespace()))
+	if l := o.GetLabels(); l != nil {
+		o.SetLabels(t.Map(l, true))
+	}
+	if refs := o.GetOwnerReferences(); len(refs) > 0 {
+		for i := range refs {
+			refs[i].APIVersion, refs[i].Kind = t.String(refs[i].APIVersion), t.String(refs[i].Kind)
 		}
 	}
-	return in, nil
+	switch x := in.(type) {
+	case *corev1.Secret:
+		x.Data = t.ByteMap(x.Data)
+		x.Type = corev1.SecretType(t.String(string(x.Type)))
+	case *v1alpha1.OAuthClientToken:
+		x.APIVersion, x.Kind = t.String(x.APIVersion), t.String(x.Kind)
+		p := &x.Spec.Provider
+		p.TokenURL, p.IssuerURL = t.String(p.TokenURL), t.String(p.IssuerURL)
+		if c := x.Spec.CredentialsRef; c != nil {
+			c.Name, c.ClientIDKey, c.ClientSecretKey = t.String(c.Name), t.String(c.ClientIDKey), t.String(c.ClientSecretKey)
+		}
+		st := &x.Status
+		st.TokenEndpoint, st.LastGrant, st.TokenType, st.IssuedTokenType = t.String(st.TokenEndpoint), t.String(st.LastGrant), t.String(st.TokenType), t.String(st.IssuedTokenType)
+		for i := range st.Scopes {
+			st.Scopes[i] = t.String(st.Scopes[i])
+		}
+		for i := range st.Conditions {
+			c := &st.Conditions[i]
+			c.Type, c.Reason, c.Status = t.String(c.Type), t.String(c.Reason), metav1.ConditionStatus(t.String(string(c.Status)))
+		}
+	}
+	return in
 }

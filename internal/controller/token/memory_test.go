@@ -1,0 +1,125 @@
+package token
+
+import (
+	"strings"
+	"testing"
+	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/intern"
+	"github.com/tokensync/tokensync/internal/secrets"
+)
+
+// TestNamespacedIndexesHoldNoAllNamespacesCopy: the target and inputs
+// indexes answer a List within a namespace, as the reconciler and the
+// Secret writer ask them, and hold no all-namespaces copy of each value
+// (controller-runtime's IndexField adds one: a set per object for the
+// target index, whose values are unique).
+func TestNamespacedIndexesHoldNoAllNamespacesCopy(t *testing.T) {
+	a, b := newHarness(t), newHarness(t)
+	for _, h := range []*harness{a, b} {
+		h.createToken("tok", "creds", func(o *v1alpha1.OAuthClientToken) {
+			o.Spec.Target = &v1alpha1.TargetSpec{Name: "same-name"}
+		})
+	}
+	for _, f := range []client.MatchingFields{{secrets.TargetIndex: "same-name"}, {DependsIndex: "Secret/creds"}} {
+		var list v1alpha1.OAuthClientTokenList
+		if err := mgrClient.List(a.ctx, &list, client.InNamespace(a.ns), f); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 1 || list.Items[0].Namespace != a.ns {
+			t.Errorf("List in %s by %v = %d objects, want the one of that namespace", a.ns, f, len(list.Items))
+		}
+	}
+	inf, err := mgrCache.GetInformer(a.ctx, &v1alpha1.OAuthClientToken{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexer := inf.(toolscache.SharedIndexInformer).GetIndexer()
+	for _, field := range []string{secrets.TargetIndex, DependsIndex} {
+		vals := indexer.ListIndexFuncValues("field:" + field)
+		if len(vals) == 0 {
+			t.Fatalf("index %s is empty", field)
+		}
+		for _, v := range vals {
+			if strings.HasPrefix(v, "__all_namespaces/") {
+				t.Errorf("index %s holds the all-namespaces value %q", field, v)
+			}
+		}
+	}
+}
+
+func sameString(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+
+// TestSlimObjectSharesRepeatedStrings: two cached objects decoded apart
+// hold one copy of their namespace, label and annotation keys, data keys
+// and condition strings, and the same content as before.
+func TestSlimObjectSharesRepeatedStrings(t *testing.T) {
+	tb := intern.New(100)
+	secret := func() *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: strings.Clone("team-a"), Name: strings.Clone("tok-token"),
+				Labels:      map[string]string{strings.Clone(v1alpha1.ManagedLabel): strings.Clone("true")},
+				Annotations: map[string]string{strings.Clone(v1alpha1.ConfigHashAnnotation): strings.Clone("abc")},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: strings.Clone("oauth.tokensync.io/v1alpha1"),
+					Kind: strings.Clone("OAuthClientToken"), Name: "tok", UID: "u1"}},
+			},
+			Type: corev1.SecretType(strings.Clone("Opaque")),
+			Data: map[string][]byte{strings.Clone(v1alpha1.AccessTokenKey): []byte("t1")},
+		}
+	}
+	s1, s2 := slimWith(tb, secret()).(*corev1.Secret), slimWith(tb, secret()).(*corev1.Secret)
+	key := func(m map[string]string) string {
+		for k := range m {
+			return k
+		}
+		return ""
+	}
+	dataKey := func(m map[string][]byte) string {
+		for k := range m {
+			return k
+		}
+		return ""
+	}
+	if !sameString(s1.Namespace, s2.Namespace) || !sameString(key(s1.Labels), key(s2.Labels)) ||
+		!sameString(s1.Labels[v1alpha1.ManagedLabel], s2.Labels[v1alpha1.ManagedLabel]) ||
+		!sameString(key(s1.Annotations), key(s2.Annotations)) || !sameString(dataKey(s1.Data), dataKey(s2.Data)) ||
+		!sameString(string(s1.Type), string(s2.Type)) || !sameString(s1.OwnerReferences[0].Kind, s2.OwnerReferences[0].Kind) {
+		t.Error("two Secrets hold separate copies of a repeated string")
+	}
+	if sameString(s1.Annotations[v1alpha1.ConfigHashAnnotation], s2.Annotations[v1alpha1.ConfigHashAnnotation]) {
+		t.Error("an annotation value was shared: values (digests, times) are unique per Secret")
+	}
+	if s2.Namespace != "team-a" || s2.Labels[v1alpha1.ManagedLabel] != "true" || s2.Annotations[v1alpha1.ConfigHashAnnotation] != "abc" ||
+		string(s2.Data[v1alpha1.AccessTokenKey]) != "t1" || s2.Type != corev1.SecretTypeOpaque || s2.OwnerReferences[0].UID != "u1" {
+		t.Errorf("a field changed: %+v", s2)
+	}
+
+	token := func() *v1alpha1.OAuthClientToken {
+		return &v1alpha1.OAuthClientToken{
+			ObjectMeta: metav1.ObjectMeta{Namespace: strings.Clone("team-a"), Name: "tok"},
+			Spec: v1alpha1.OAuthClientTokenSpec{
+				CredentialsRef: &v1alpha1.CredentialsReference{Name: strings.Clone("creds")},
+				Provider:       v1alpha1.ProviderSpec{TokenURL: strings.Clone("https://auth.example.com/token")},
+			},
+			Status: v1alpha1.OAuthClientTokenStatus{Conditions: []metav1.Condition{{
+				Type: strings.Clone("Ready"), Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone("TokenReady"), Message: strings.Clone("m"),
+			}}},
+		}
+	}
+	o1, o2 := slimWith(tb, token()).(*v1alpha1.OAuthClientToken), slimWith(tb, token()).(*v1alpha1.OAuthClientToken)
+	c1, c2 := o1.Status.Conditions[0], o2.Status.Conditions[0]
+	if !sameString(o1.Spec.Provider.TokenURL, o2.Spec.Provider.TokenURL) || !sameString(o1.Spec.CredentialsRef.Name, o2.Spec.CredentialsRef.Name) ||
+		!sameString(c1.Type, c2.Type) || !sameString(c1.Reason, c2.Reason) || !sameString(string(c1.Status), string(c2.Status)) {
+		t.Error("two OAuthClientTokens hold separate copies of a repeated string")
+	}
+	if sameString(c1.Message, c2.Message) || c2.Message != "m" || c2.Reason != "TokenReady" || o2.Spec.Provider.TokenURL != "https://auth.example.com/token" {
+		t.Errorf("a field changed or a message was shared: %+v", o2)
+	}
+}

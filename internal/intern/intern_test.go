@@ -1,0 +1,73 @@
+package intern
+
+import (
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func same(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+
+// TestStringSharesTheFirstCopy: equal strings come back as one copy.
+func TestStringSharesTheFirstCopy(t *testing.T) {
+	tb := New(10)
+	a := strings.Clone("oauth.tokensync.io/config-hash")
+	b := strings.Clone(a)
+	if same(a, b) {
+		t.Fatal("test setup: the clones share memory")
+	}
+	if got := tb.String(a); !same(got, a) {
+		t.Error("the first copy is not the one kept")
+	}
+	if got := tb.String(b); !same(got, a) || got != b {
+		t.Error("an equal string did not come back as the first copy")
+	}
+}
+
+// TestTableIsBounded: past its size or MaxLen, a Table keeps nothing and
+// returns the string as it is.
+func TestTableIsBounded(t *testing.T) {
+	tb := New(2)
+	tb.String("a")
+	tb.String("b")
+	c := strings.Clone("c")
+	if got := tb.String(c); !same(got, c) || tb.Len() != 2 {
+		t.Errorf("a full table grew: len %d", tb.Len())
+	}
+	long := strings.Repeat("x", MaxLen+1)
+	tb2 := New(10)
+	if tb2.String(long); tb2.Len() != 0 {
+		t.Error("a string past MaxLen was kept")
+	}
+	if tb2.String(""); tb2.Len() != 0 {
+		t.Error("the empty string was kept")
+	}
+}
+
+// TestMaps: keys (and values when asked) are shared; the content is kept.
+func TestMaps(t *testing.T) {
+	tb := New(10)
+	k := tb.String(strings.Clone("app"))
+	v := tb.String(strings.Clone("payments"))
+	m := tb.Map(map[string]string{strings.Clone("app"): strings.Clone("payments")}, true)
+	for mk, mv := range m {
+		if !same(mk, k) || !same(mv, v) {
+			t.Error("a label was not shared")
+		}
+	}
+	n := tb.Map(map[string]string{strings.Clone("app"): strings.Clone("payments")}, false)
+	for nk, nv := range n {
+		if !same(nk, k) || same(nv, v) || nv != "payments" {
+			t.Error("keys only: a key was not shared, or a value was")
+		}
+	}
+	d := tb.ByteMap(map[string][]byte{strings.Clone("app"): []byte("t1")})
+	for dk, dv := range d {
+		if !same(dk, k) || string(dv) != "t1" {
+			t.Error("a data key was not shared, or its value changed")
+		}
+	}
+	if tb.Map(nil, true) != nil || tb.ByteMap(nil) != nil {
+		t.Error("nil maps must stay nil")
+	}
+}
