@@ -12,20 +12,27 @@
 // fills with their strings and stops sharing new ones.
 package intern
 
-import "sync"
+import (
+	"slices"
+	"strings"
+	"sync"
+)
 
 // MaxLen is the longest string a Table shares.
 const MaxLen = 128
 
 // Table is a bounded set of shared strings, safe for concurrent use.
 type Table struct {
-	mu  sync.Mutex
-	m   map[string]string
-	max int
+	mu   sync.Mutex
+	m    map[string]string
+	maps map[string]map[string]string
+	max  int
 }
 
-// New returns a Table of at most max strings.
-func New(max int) *Table { return &Table{m: make(map[string]string), max: max} }
+// New returns a Table of at most max strings and max small maps.
+func New(max int) *Table {
+	return &Table{m: make(map[string]string), maps: make(map[string]map[string]string), max: max}
+}
 
 // String returns the Table's copy of s, adding s when there is room.
 func (t *Table) String(s string) string {
@@ -43,11 +50,11 @@ func (t *Table) String(s string) string {
 	return s
 }
 
-// Len returns how many strings the Table holds.
+// Len returns how many strings and maps the Table holds.
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.m)
+	return len(t.m) + len(t.maps)
 }
 
 // Map returns m with shared keys and, when values is set, shared values:
@@ -64,6 +71,60 @@ func (t *Table) Map(m map[string]string, values bool) map[string]string {
 		out[t.String(k)] = v
 	}
 	return out
+}
+
+// maxSharedMap is the most entries a map SharedMap shares may have.
+const maxSharedMap = 4
+
+// SharedMap returns one map for all equal small maps (at most maxSharedMap
+// entries of at most MaxLen bytes in all): the labels of the Secrets
+// tokensync writes, {oauth.tokensync.io/managed: "true"}, are one map
+// instead of one per Secret (an 8-slot map costs about 300 bytes for its
+// one entry). Any other map comes back with shared keys and values (Map).
+//
+// Whoever holds a shared map must never write to it: the caches that use
+// it hand out deep copies.
+func (t *Table) SharedMap(m map[string]string) map[string]string {
+	if len(m) == 0 || len(m) > maxSharedMap {
+		return t.Map(m, true)
+	}
+	keys := make([]string, 0, len(m))
+	size := 0
+	for k, v := range m {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 2
+	}
+	if size > MaxLen {
+		return t.Map(m, true)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(size)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	id := b.String()
+	t.mu.Lock()
+	if c, ok := t.maps[id]; ok {
+		t.mu.Unlock()
+		return c
+	}
+	full := len(t.maps) >= t.max
+	t.mu.Unlock()
+	c := t.Map(m, true)
+	if !full {
+		t.mu.Lock()
+		if prev, ok := t.maps[id]; ok {
+			c = prev
+		} else if len(t.maps) < t.max {
+			t.maps[id] = c
+		}
+		t.mu.Unlock()
+	}
+	return c
 }
 
 // ByteMap returns m with shared keys (a Secret's data: the values are not

@@ -1,6 +1,7 @@
 package intern
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -69,5 +70,33 @@ func TestMaps(t *testing.T) {
 	}
 	if tb.Map(nil, true) != nil || tb.ByteMap(nil) != nil {
 		t.Error("nil maps must stay nil")
+	}
+}
+
+// TestSharedMap: equal small maps come back as one map, whatever the
+// order they were built in; large ones are copies with shared strings; the
+// number of maps is bounded.
+func TestSharedMap(t *testing.T) {
+	tb := New(2)
+	a := tb.SharedMap(map[string]string{"oauth.tokensync.io/managed": "true", "app": "x"})
+	b := tb.SharedMap(map[string]string{"app": strings.Clone("x"), strings.Clone("oauth.tokensync.io/managed"): "true"})
+	if fmt.Sprintf("%p", a) != fmt.Sprintf("%p", b) || len(b) != 2 || b["app"] != "x" {
+		t.Errorf("equal maps are not one map: %v %v", a, b)
+	}
+	if c := tb.SharedMap(map[string]string{"app": "y"}); c["app"] != "y" || len(c) != 1 {
+		t.Errorf("a different map came back as %v", c)
+	}
+	big := map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}
+	if c := tb.SharedMap(big); fmt.Sprintf("%p", c) == fmt.Sprintf("%p", big) || len(c) != 5 {
+		t.Error("a map past maxSharedMap entries was not copied")
+	}
+	before := tb.Len()
+	tb.SharedMap(map[string]string{"z": "1"})
+	tb.SharedMap(map[string]string{"w": "2"})
+	if tb.Len()-before > 2 {
+		t.Errorf("the table grew past its bound: %d", tb.Len())
+	}
+	if tb.SharedMap(nil) != nil {
+		t.Error("nil must stay nil")
 	}
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -92,6 +93,9 @@ func TestSlimObjectSharesRepeatedStrings(t *testing.T) {
 		!sameString(key(s1.Annotations), key(s2.Annotations)) || !sameString(dataKey(s1.Data), dataKey(s2.Data)) ||
 		!sameString(string(s1.Type), string(s2.Type)) || !sameString(s1.OwnerReferences[0].Kind, s2.OwnerReferences[0].Kind) {
 		t.Error("two Secrets hold separate copies of a repeated string")
+	}
+	if fmt.Sprintf("%p", s1.Labels) != fmt.Sprintf("%p", s2.Labels) {
+		t.Error("two Secrets with the same labels hold two label maps")
 	}
 	if sameString(s1.Annotations[v1alpha1.ConfigHashAnnotation], s2.Annotations[v1alpha1.ConfigHashAnnotation]) {
 		t.Error("an annotation value was shared: values (digests, times) are unique per Secret")

@@ -39,7 +39,7 @@ func slimWith(t *intern.Table, in any) any {
 	}
 	o.SetNamespace(t.String(o.GetNamespace()))
 	if l := o.GetLabels(); l != nil {
-		o.SetLabels(t.Map(l, true))
+		o.SetLabels(t.SharedMap(l))
 	}
 	if refs := o.GetOwnerReferences(); len(refs) > 0 {
 		for i := range refs {
