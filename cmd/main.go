@@ -305,7 +305,8 @@ func run(ctx context.Context, o options) error {
 	if sh.Sharded() {
 		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}
-	setupLog.Info("starting manager")
+	gc, from := gcPercent(os.Getenv)
+	setupLog.Info("starting manager", "gcPercent", gc, "gcPercentFrom", from)
 	return mgr.Start(ctx)
 }
 

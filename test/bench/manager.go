@@ -94,6 +94,7 @@ type manager struct {
 	out        *testutil.SyncBuffer
 	logFile    *os.File
 	metricsURL string
+	pprofURL   string
 	done       chan struct{}
 	started    time.Time
 }
@@ -114,13 +115,19 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, e
 	if err != nil {
 		return nil, err
 	}
-	m := &manager{out: &testutil.SyncBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), done: make(chan struct{})}
+	pport, err := testutil.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	m := &manager{out: &testutil.SyncBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport),
+		pprofURL: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pport), done: make(chan struct{})}
 	args := []string{
 		"--kubeconfig", kubeconfig,
 		"--allow-insecure-http", // the token server speaks plain http on loopback
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", mport),
 		"--metrics-secure=false",
+		"--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", pport),
 	}
 	args = append(args, extra...)
 	m.cmd = exec.Command(bin, args...)
@@ -261,6 +268,29 @@ func (m *manager) settledRSS(ctx context.Context) (int64, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// liveHeap returns the bytes of the manager's heap that are live: it has
+// the manager collect garbage (its pprof endpoint's heap profile with
+// gc=1) and reads HeapAlloc. Unlike RSS it does not depend on when the Go
+// runtime last collected or returned memory to the system.
+func (m *manager) liveHeap() (int64, error) {
+	resp, err := http.Get(m.pprofURL + "/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no HeapAlloc in the heap profile")
 }
 
 func tail(s string, n int) string {

@@ -43,6 +43,7 @@ type result struct {
 
 	// 4. Memory (bytes).
 	rss, hwm                   int64 // fresh manager with N objects
+	live                       int64 // its live heap after a collection
 	rssRunning, hwmRunning     int64 // the same process after the unrelated Secrets were added
 	rssUnrelated, hwmUnrelated int64 // fresh manager with N objects and the unrelated Secrets
 	unrelated                  int
@@ -286,7 +287,10 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	if r.rss, err = m.settledRSS(ctx); err != nil {
 		return err
 	}
-	logf("N=%d: phase 4: RSS %s, peak %s; creating %d unrelated Secrets of %d bytes", r.n, mib(r.rss), mib(r.hwm), o.unrelated, o.unrelatedSize)
+	if r.live, err = m.liveHeap(); err != nil {
+		return err
+	}
+	logf("N=%d: phase 4: RSS %s, peak %s, live heap %s; creating %d unrelated Secrets of %d bytes", r.n, mib(r.rss), mib(r.hwm), mib(r.live), o.unrelated, o.unrelatedSize)
 	if err := createUnrelated(ctx, cl.c, o.unrelated, o.unrelatedSize, 2*o.creators); err != nil {
 		return err
 	}

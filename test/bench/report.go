@@ -93,6 +93,8 @@ func rows(s settings, o options) []row {
 			pass:  func(r *result) bool { return float64(r.hwmUnrelated) < 1.1*float64(r.hwm) }},
 		{metric: "4. RSS after settling, N objects / + unrelated Secrets",
 			value: func(r *result) string { return mib(r.rss) + " / " + mib(r.rssUnrelated) }},
+		{metric: "4. Live heap after a collection, N objects",
+			value: func(r *result) string { return mib(r.live) }},
 		{metric: "5. Storm: refreshed before expiry", target: "all", counts: true,
 			value: func(r *result) string { return fmt.Sprintf("%d/%d", r.stormOnTime, r.n) },
 			pass:  func(r *result) bool { return r.stormOnTime == r.n }},
@@ -232,6 +234,8 @@ func printPerToken(w io.Writer, results []*result, o options) int {
 	}
 	fmt.Fprintf(w, "\n4. Settled RSS per token between N=%s and N=%s: (%s − %s) / %s = %.1f KiB (target ≤ %d KiB): %s\n",
 		thousands(lo.n), thousands(hi.n), mib(hi.rss), mib(lo.rss), thousands(hi.n-lo.n), per, maxKiBPerToken, verdict)
+	fmt.Fprintf(w, "4. Live heap per token between N=%s and N=%s: (%s − %s) / %s = %.1f KiB\n",
+		thousands(lo.n), thousands(hi.n), mib(hi.live), mib(lo.live), thousands(hi.n-lo.n), float64(hi.live-lo.live)/float64(hi.n-lo.n)/1024)
 	return failed
 }
 
