@@ -17,11 +17,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -204,11 +202,6 @@ func run(ctx context.Context, o options) error {
 		RenewDeadline:                 &o.renewDeadline,
 		RetryPeriod:                   &o.retryPeriod,
 		Cache:                         token.CacheOptions(cacheOpts),
-		// controller-runtime's priority queue keeps about 800 bytes per
-		// queued item (a B-tree entry, a clone and per-item metrics), and
-		// every OAuthClientToken waits in the queue for its renewal: the
-		// plain delaying queue keeps about 100 (docs/performance.md).
-		Controller: ctrlconfig.Controller{UsePriorityQueue: ptr.To(false)},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -279,11 +272,11 @@ func run(ctx context.Context, o options) error {
 		Client: mgr.GetClient(), API: mgr.GetAPIReader(), URLs: r.URLs, Discovery: r.Discovery,
 		ClusterNamespace: policy.ClusterNamespace, NoClusterProviders: policy.NoClusterProviders,
 	}
-	if err := checks.SetupWithManager(mgr, x, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
+	if err := checks.SetupWithManager(mgr, x, token.QueueOptions(crcontroller.Options{MaxConcurrentReconciles: 1})); err != nil {
 		return fmt.Errorf("setting up the provider controller: %w", err)
 	}
 	restarts := &rollout.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{}, MinInterval: o.minRolloutInterval}
-	if err := restarts.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: 1}); err != nil {
+	if err := restarts.SetupWithManager(mgr, token.QueueOptions(crcontroller.Options{MaxConcurrentReconciles: 1})); err != nil {
 		return fmt.Errorf("setting up the rollout-restart controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -350,5 +343,6 @@ func perNamespace(o options) int {
 }
 
 func controllerOptions(o options) crcontroller.Options {
-	return crcontroller.Options{MaxConcurrentReconciles: o.concurrentReconciles}
+	// The plain delaying queue with per-object backoff (token.QueueOptions).
+	return token.QueueOptions(crcontroller.Options{MaxConcurrentReconciles: o.concurrentReconciles})
 }

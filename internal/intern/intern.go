@@ -7,12 +7,16 @@
 // saw.
 //
 // A Table is bounded: it holds at most a fixed number of strings, each at
-// most MaxLen bytes, and returns any other string as it is. What tenants
-// write (keys, names) cannot make it grow past that bound; at worst it
-// fills with their strings and stops sharing new ones.
+// most MaxLen bytes, and a sixteenth as many small maps. When either is
+// full it starts again empty, so that the strings of deleted objects or of
+// a tenant who writes many distinct keys do not keep the ones that come
+// later from being shared; the copies objects already hold stay valid.
+// What tenants write cannot make it grow past that bound; at worst they
+// make it share less.
 package intern
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -29,10 +33,12 @@ type Table struct {
 	max  int
 }
 
-// New returns a Table of at most max strings and max small maps.
+// New returns a Table of at most max strings and max/16 small maps.
 func New(max int) *Table {
 	return &Table{m: make(map[string]string), maps: make(map[string]map[string]string), max: max}
 }
+
+func (t *Table) maxMaps() int { return max(1, t.max/16) }
 
 // String returns the Table's copy of s, adding s when there is room.
 func (t *Table) String(s string) string {
@@ -44,9 +50,10 @@ func (t *Table) String(s string) string {
 	if c, ok := t.m[s]; ok {
 		return c
 	}
-	if len(t.m) < t.max {
-		t.m[s] = s
+	if len(t.m) >= t.max {
+		clear(t.m)
 	}
+	t.m[s] = s
 	return s
 }
 
@@ -98,13 +105,12 @@ func (t *Table) SharedMap(m map[string]string) map[string]string {
 		return t.Map(m, true)
 	}
 	slices.Sort(keys)
+	// Each key and value with its length in front: no two different maps
+	// spell the same id, whatever bytes they hold.
 	var b strings.Builder
-	b.Grow(size)
+	b.Grow(size + 8*len(keys))
 	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(m[k])
-		b.WriteByte(0)
+		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(m[k]), m[k])
 	}
 	id := b.String()
 	t.mu.Lock()
@@ -112,18 +118,17 @@ func (t *Table) SharedMap(m map[string]string) map[string]string {
 		t.mu.Unlock()
 		return c
 	}
-	full := len(t.maps) >= t.max
 	t.mu.Unlock()
 	c := t.Map(m, true)
-	if !full {
-		t.mu.Lock()
-		if prev, ok := t.maps[id]; ok {
-			c = prev
-		} else if len(t.maps) < t.max {
-			t.maps[id] = c
-		}
-		t.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, ok := t.maps[id]; ok {
+		return prev
 	}
+	if len(t.maps) >= t.maxMaps() {
+		clear(t.maps)
+	}
+	t.maps[id] = c
 	return c
 }
 
@@ -140,6 +145,10 @@ func (t *Table) ByteMap(m map[string][]byte) map[string][]byte {
 	return out
 }
 
-// Shared is the Table the manager's cache transforms share: room for the
-// repeated strings of many namespaces and keys, about 1 MiB at most.
-var Shared = New(8192)
+// SharedSize is the number of strings Shared holds: room for the repeated
+// strings of a few thousand namespaces and keys, under 1 MiB in all
+// (TestAttack3_SharedTableBound).
+const SharedSize = 4096
+
+// Shared is the Table the manager's cache transforms share.
+var Shared = New(SharedSize)

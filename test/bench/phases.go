@@ -44,6 +44,7 @@ type result struct {
 	// 4. Memory (bytes).
 	rss, hwm                   int64 // fresh manager with N objects
 	live                       int64 // its live heap after a collection
+	liveUnrelated              int64 // the same with the unrelated Secrets
 	rssRunning, hwmRunning     int64 // the same process after the unrelated Secrets were added
 	rssUnrelated, hwmUnrelated int64 // fresh manager with N objects and the unrelated Secrets
 	unrelated                  int
@@ -312,6 +313,9 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 		return err
 	}
 	if r.rssUnrelated, err = m.settledRSS(ctx); err != nil {
+		return err
+	}
+	if r.liveUnrelated, err = m.liveHeap(); err != nil {
 		return err
 	}
 	logf("N=%d: phase 4: running manager after the unrelated Secrets: RSS %s, peak %s; restarted: RSS %s, peak %s", r.n,

@@ -126,7 +126,7 @@ func startControllerWith(t *testing.T, namespaces []string, tune func(*Reconcile
 	run.r.Tokens = &oauth.Client{HTTPClient: httpClient}
 	run.r.Jitter = true
 	// Each test runs its own manager: the controller name repeats.
-	opts := crcontroller.Options{SkipNameValidation: ptr.To(true)}
+	opts := QueueOptions(crcontroller.Options{SkipNameValidation: ptr.To(true)}) // as cmd/main.go
 	if tune != nil {
 		tune(run.r, &opts)
 	}
