@@ -19,7 +19,7 @@ import (
 )
 
 // TestAttack3_PlainQueueRetriesAreGloballyThrottled: with
-// UsePriorityQueue: false (cmd/main.go's ctrl.Options.Controller) and no
+// UsePriorityQueue: false (which cmd/main.go used for a while) and no
 // RateLimiter in controllerOptions, controller-runtime falls back to
 // workqueue.DefaultTypedControllerRateLimiter, which adds an overall
 // 10/s, burst 100 bucket to the per-item backoff (the priority queue's
@@ -35,7 +35,7 @@ func TestAttack3_PlainQueueRetriesAreGloballyThrottled(t *testing.T) {
 	retried := 0
 	done := make(chan struct{})
 	opts := controllerOptions(options{concurrentReconciles: 4})
-	opts.UsePriorityQueue = ptr.To(false) // as cmd/main.go's manager sets for every controller
+	opts.UsePriorityQueue = ptr.To(false) // the plain queue, whose default limiter has the shared bucket
 	opts.SkipNameValidation = ptr.To(true)
 	opts.Reconciler = reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 		mu.Lock()

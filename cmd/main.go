@@ -343,6 +343,6 @@ func perNamespace(o options) int {
 }
 
 func controllerOptions(o options) crcontroller.Options {
-	// The plain delaying queue with per-object backoff (token.QueueOptions).
+	// Per-object backoff only (token.QueueOptions).
 	return token.QueueOptions(crcontroller.Options{MaxConcurrentReconciles: o.concurrentReconciles})
 }
