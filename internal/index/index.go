@@ -59,6 +59,12 @@ type Index struct {
 	// event often arrives before the write returns with its version. They
 	// are dropped if of that version, handled otherwise.
 	inflight map[types.NamespacedName][]heldEvent
+	// own holds, per Secret, the version the reconciler wrote until that
+	// version's event arrives and is dropped. Unlike written it is not
+	// cleared when the cache shows the version: an informer updates its
+	// cache before it hands the event to the handlers, so the cache can
+	// show the version while its event is still on its way.
+	own map[types.NamespacedName]string
 }
 
 type heldEvent struct {
@@ -89,7 +95,8 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
-	return &Index{cache: c, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}}, nil
+	return &Index{cache: c, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
+		own: map[types.NamespacedName]string{}}, nil
 }
 
 // slim keeps only what the index needs of an object.
@@ -183,6 +190,7 @@ func (x *Index) Wrote(key types.NamespacedName, rv string) {
 	}
 	if rv != "" && !seenAlready {
 		x.written[key] = rv
+		x.own[key] = rv
 	}
 	x.mu.Unlock()
 	if rv != "" && !seenAlready {
@@ -208,6 +216,14 @@ func (x *Index) Wrote(key types.NamespacedName, rv string) {
 // otherwise.
 func (x *Index) event(key types.NamespacedName, rv string, handle func()) {
 	x.mu.Lock()
+	if w, ok := x.own[key]; ok && w == rv {
+		delete(x.own, key)
+		if x.written[key] == rv {
+			delete(x.written, key)
+		}
+		x.mu.Unlock()
+		return
+	}
 	if w, ok := x.written[key]; ok && w == rv {
 		delete(x.written, key)
 		x.mu.Unlock()
@@ -237,6 +253,7 @@ func (x *Index) route(kind string, key types.NamespacedName, rv string, ownWrite
 func (x *Index) forget(key types.NamespacedName) {
 	x.mu.Lock()
 	delete(x.written, key)
+	delete(x.own, key)
 	x.mu.Unlock()
 }
 

@@ -1,9 +1,12 @@
 package index
 
 import (
+	"context"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestWatcherSourcesLeaveOwnWritesSuppressed: the provider controller sees
@@ -12,7 +15,7 @@ import (
 // controller's drops the event of its own write, and handles the next.
 func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
-	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}}
+	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}}
 	// What Wrote records of the reconciler's own write that the watch has
 	// not shown yet.
 	x.written[key] = "7"
@@ -33,5 +36,45 @@ func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	x.route("ConfigMap", key, "9", true, func() { token++ })
 	if token != 2 {
 		t.Fatalf("a ConfigMap event was dropped")
+	}
+}
+
+// storeAhead is a cache whose store already shows version rv of every
+// object: what an informer's cache shows between updating its store and
+// handing the event to the handlers.
+type storeAhead struct {
+	cache.Cache
+	rv string
+}
+
+func (s storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	obj.SetResourceVersion(s.rv)
+	return nil
+}
+
+// TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent: the informer
+// updates its cache before it calls the handlers. A write whose version the
+// cache shows when the write returns (or when the reconciler next looks
+// the Secret up) still has its event on the way: that event is dropped, and
+// the next one handled. Without this, each such write queued one more
+// reconcile, which could read the object from a cache not yet showing its
+// status and write the status again.
+func TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent(t *testing.T) {
+	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
+	x := &Index{cache: storeAhead{rv: "7"}, written: map[types.NamespacedName]string{},
+		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}}
+	x.Begin(key)
+	x.Wrote(key, "7")
+	if rv, ok := x.Secret(key); rv != "7" || !ok {
+		t.Fatalf("Secret() = %q, %v after the write, want 7", rv, ok)
+	}
+	handled := 0
+	x.route("Secret", key, "7", true, func() { handled++ })
+	if handled != 0 {
+		t.Fatal("the event of the reconciler's own write was handled")
+	}
+	x.route("Secret", key, "8", true, func() { handled++ })
+	if handled != 1 {
+		t.Fatal("the event of someone else's write was dropped")
 	}
 }
