@@ -65,6 +65,10 @@ type Index struct {
 	// cache before it hands the event to the handlers, so the cache can
 	// show the version while its event is still on its way.
 	own map[types.NamespacedName]string
+	// before holds, per Secret being written, the version the cache showed
+	// when the write began: a write that returns it changed nothing, and
+	// makes no event of its own.
+	before map[types.NamespacedName]string
 }
 
 type heldEvent struct {
@@ -96,7 +100,7 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
 	return &Index{cache: c, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
-		own: map[types.NamespacedName]string{}}, nil
+		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
 }
 
 // slim keeps only what the index needs of an object.
@@ -170,10 +174,12 @@ func (x *Index) ServiceAccount(key types.NamespacedName) (string, bool) {
 
 // Begin marks Secret key as being written by the reconciler.
 func (x *Index) Begin(key types.NamespacedName) {
+	before, _ := x.lookup(secretType, key)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if _, busy := x.inflight[key]; !busy {
 		x.inflight[key] = nil
+		x.before[key] = before
 	}
 }
 
@@ -183,20 +189,28 @@ func (x *Index) Begin(key types.NamespacedName) {
 func (x *Index) Wrote(key types.NamespacedName, rv string) {
 	x.mu.Lock()
 	held := x.inflight[key]
+	before, hadBefore := x.before[key]
 	delete(x.inflight, key)
+	delete(x.before, key)
 	seenAlready := false
 	for _, ev := range held {
 		seenAlready = seenAlready || (rv != "" && ev.rv == rv)
 	}
 	if rv != "" && !seenAlready {
 		x.written[key] = rv
-		x.own[key] = rv
+		if !hadBefore || rv != before {
+			// A new version: its event is the reconciler's own. (A write
+			// that returned the version the cache already showed changed
+			// nothing; the event of that version, if still on its way, is
+			// someone else's.)
+			x.own[key] = rv
+		}
 	}
 	x.mu.Unlock()
 	if rv != "" && !seenAlready {
 		if seen, _ := x.lookup(secretType, key); seen == rv {
-			// The watch showed it already (and its event was handled
-			// before Begin).
+			// The cache shows it already: reads need not prefer it (own
+			// still drops its event, which may be on its way).
 			x.mu.Lock()
 			if x.written[key] == rv {
 				delete(x.written, key)

@@ -15,7 +15,7 @@ import (
 // controller's drops the event of its own write, and handles the next.
 func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
-	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}}
+	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 	// What Wrote records of the reconciler's own write that the watch has
 	// not shown yet.
 	x.written[key] = "7"
@@ -47,7 +47,7 @@ type storeAhead struct {
 	rv string
 }
 
-func (s storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+func (s *storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
 	obj.SetResourceVersion(s.rv)
 	return nil
 }
@@ -61,9 +61,11 @@ func (s storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Object
 // status and write the status again.
 func TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
-	x := &Index{cache: storeAhead{rv: "7"}, written: map[types.NamespacedName]string{},
-		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}}
+	store := &storeAhead{rv: "6"}
+	x := &Index{cache: store, written: map[types.NamespacedName]string{},
+		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 	x.Begin(key)
+	store.rv = "7" // the write made 7; the cache shows it before the handlers hear of it
 	x.Wrote(key, "7")
 	if rv, ok := x.Secret(key); rv != "7" || !ok {
 		t.Fatalf("Secret() = %q, %v after the write, want 7", rv, ok)
