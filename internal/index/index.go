@@ -53,7 +53,8 @@ type Index struct {
 
 	mu sync.Mutex
 	// written holds, per Secret, the version the reconciler last wrote
-	// until the watch shows it.
+	// until the cache shows it: what Secret answers meanwhile. (Which
+	// events to drop is own's.)
 	written map[types.NamespacedName]string
 	// inflight holds the events of Secrets being written: their watch
 	// event often arrives before the write returns with its version. They
@@ -235,11 +236,6 @@ func (x *Index) event(key types.NamespacedName, rv string, handle func()) {
 		if x.written[key] == rv {
 			delete(x.written, key)
 		}
-		x.mu.Unlock()
-		return
-	}
-	if w, ok := x.written[key]; ok && w == rv {
-		delete(x.written, key)
 		x.mu.Unlock()
 		return
 	}

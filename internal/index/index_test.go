@@ -18,7 +18,7 @@ func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 	// What Wrote records of the reconciler's own write that the watch has
 	// not shown yet.
-	x.written[key] = "7"
+	x.written[key], x.own[key] = "7", "7"
 	watcher, token := 0, 0
 	x.route("Secret", key, "7", false, func() { watcher++ })
 	x.route("Secret", key, "7", true, func() { token++ })

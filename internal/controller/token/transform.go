@@ -41,10 +41,9 @@ func slimWith(t *intern.Table, in any) any {
 	if l := o.GetLabels(); l != nil {
 		o.SetLabels(t.SharedMap(l))
 	}
-	if refs := o.GetOwnerReferences(); len(refs) > 0 {
-		for i := range refs {
-			refs[i].APIVersion, refs[i].Kind = t.String(refs[i].APIVersion), t.String(refs[i].Kind)
-		}
+	refs := o.GetOwnerReferences()
+	for i := range refs {
+		refs[i].APIVersion, refs[i].Kind = t.String(refs[i].APIVersion), t.String(refs[i].Kind)
 	}
 	switch x := in.(type) {
 	case *corev1.Secret:
