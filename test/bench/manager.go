@@ -270,6 +270,16 @@ func (m *manager) settledRSS(ctx context.Context) (int64, error) {
 	}
 }
 
+// settledMemory returns the settled RSS (settledRSS) and then the live
+// heap (liveHeap, which collects garbage and so must come second).
+func (m *manager) settledMemory(ctx context.Context) (rss, live int64, err error) {
+	if rss, err = m.settledRSS(ctx); err != nil {
+		return 0, 0, err
+	}
+	live, err = m.liveHeap()
+	return rss, live, err
+}
+
 // liveHeap returns the bytes of the manager's heap that are live: it has
 // the manager collect garbage (its pprof endpoint's heap profile with
 // gc=1) and reads HeapAlloc. Unlike RSS it does not depend on when the Go

@@ -285,10 +285,7 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	if _, r.hwm, err = m.memory(); err != nil {
 		return err
 	}
-	if r.rss, err = m.settledRSS(ctx); err != nil {
-		return err
-	}
-	if r.live, err = m.liveHeap(); err != nil {
+	if r.rss, r.live, err = m.settledMemory(ctx); err != nil {
 		return err
 	}
 	logf("N=%d: phase 4: RSS %s, peak %s, live heap %s; creating %d unrelated Secrets of %d bytes", r.n, mib(r.rss), mib(r.hwm), mib(r.live), o.unrelated, o.unrelatedSize)
@@ -312,10 +309,7 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	if _, r.hwmUnrelated, err = m.memory(); err != nil {
 		return err
 	}
-	if r.rssUnrelated, err = m.settledRSS(ctx); err != nil {
-		return err
-	}
-	if r.liveUnrelated, err = m.liveHeap(); err != nil {
+	if r.rssUnrelated, r.liveUnrelated, err = m.settledMemory(ctx); err != nil {
 		return err
 	}
 	logf("N=%d: phase 4: running manager after the unrelated Secrets: RSS %s, peak %s; restarted: RSS %s, peak %s", r.n,

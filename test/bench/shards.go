@@ -112,16 +112,12 @@ func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 		}
 	}
 	for i, m := range ms {
-		rss, err := m.settledRSS(ctx)
+		rss, live, err := m.settledMemory(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if i == 0 || rss < run.base {
 			run.base = rss
-		}
-		live, err := m.liveHeap()
-		if err != nil {
-			return nil, err
 		}
 		if i == 0 || live < run.baseLive {
 			run.baseLive = live
@@ -188,10 +184,7 @@ func runShards(ctx context.Context, o options, n, k int) (*shardRun, error) {
 		sleep(ctx, settle(row.owned)+3*time.Second)
 		row.restartTokens = float64(ep.requests() - tok0)
 		row.restartListBytes, _ = m.metric("tokensync_api_response_bytes_total", `request="list"`)
-		if row.restartRSS, err = m.settledRSS(ctx); err != nil {
-			return nil, err
-		}
-		if row.restartLive, err = m.liveHeap(); err != nil {
+		if row.restartRSS, row.restartLive, err = m.settledMemory(ctx); err != nil {
 			return nil, err
 		}
 		run.rows = append(run.rows, row)
