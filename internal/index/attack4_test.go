@@ -1,28 +1,23 @@
 package index
 
 import (
-	"context"
 	"sync"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// liveStore is a cache whose store shows version rv, settable as the
+// liveStore is an informer store that shows version rv, settable as the
 // informer's store moves.
 type liveStore struct {
-	cache.Cache
 	mu *sync.Mutex
 	rv *string
 }
 
-func (s liveStore) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+func (s liveStore) stored(string, types.NamespacedName) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	obj.SetResourceVersion(*s.rv)
-	return nil
+	return *s.rv, true
 }
 
 // TestAttack4_NoOpApplyDropsSomeoneElsesPendingEvent: someone else writes
@@ -37,7 +32,7 @@ func (s liveStore) Get(_ context.Context, _ client.ObjectKey, obj client.Object,
 func TestAttack4_NoOpApplyDropsSomeoneElsesPendingEvent(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
 	rv := "8" // the store already holds someone else's write
-	x := &Index{cache: liveStore{mu: &sync.Mutex{}, rv: &rv}, written: map[types.NamespacedName]string{},
+	x := &Index{stored: liveStore{mu: &sync.Mutex{}, rv: &rv}.stored, written: map[types.NamespacedName]string{},
 		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 	x.Begin(key)
 	x.Wrote(key, "8") // no-op server-side apply: the existing version

@@ -21,7 +21,6 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,6 +49,11 @@ var (
 // reading from it; its sources wait for it to sync.
 type Index struct {
 	cache cache.Cache
+	// stored returns the version of object key of kind that the
+	// informer's store holds, and whether it exists (exists with an empty
+	// version: it cannot tell). It reads the informers' stores directly:
+	// the cache's own Get would copy each entry into a PartialObjectMetadata.
+	stored func(kind string, key types.NamespacedName) (rv string, exists bool)
 
 	mu sync.Mutex
 	// written holds, per Secret, the version the reconciler last wrote
@@ -89,7 +93,23 @@ type Options struct {
 
 // New creates the index.
 func New(cfg *rest.Config, o Options) (*Index, error) {
-	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim, NewInformer: o.NewInformer}
+	newInformer := o.NewInformer
+	if newInformer == nil {
+		newInformer = toolscache.NewSharedIndexInformer
+	}
+	// The informers the cache creates, by kind (one per namespace with
+	// Namespaces): lookups read their stores directly.
+	informers := map[string][]toolscache.SharedIndexInformer{}
+	var mu sync.Mutex
+	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim,
+		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+			inf := newInformer(lw, obj, resync, idx)
+			kind := obj.GetObjectKind().GroupVersionKind().Kind
+			mu.Lock()
+			informers[kind] = append(informers[kind], inf)
+			mu.Unlock()
+			return inf
+		}}
 	if len(o.Namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
@@ -100,49 +120,69 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
-	return &Index{cache: c, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
+	for _, t := range kinds {
+		// Before the cache starts, this creates the informers and returns.
+		if _, err := c.GetInformer(context.Background(), &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
+			return nil, fmt.Errorf("creating the %s index: %w", t.Kind, err)
+		}
+	}
+	stored := func(kind string, key types.NamespacedName) (string, bool) {
+		mu.Lock()
+		infs := informers[kind]
+		mu.Unlock()
+		return storedIn(infs, key)
+	}
+	return &Index{cache: c, stored: stored, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
 		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
 }
 
-// slim keeps only what the index needs of an object.
+// slim keeps only what the index needs of an object (an entry).
 func slim(obj any) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	t := intern.Shared
-	return &metav1.PartialObjectMetadata{
-		TypeMeta: metav1.TypeMeta{APIVersion: t.String(m.APIVersion), Kind: t.String(m.Kind)},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: m.Name, Namespace: t.String(m.Namespace), ResourceVersion: m.ResourceVersion,
-		},
-	}, nil
+	return &entry{name: m.Name, namespace: intern.Shared.String(m.Namespace), rv: m.ResourceVersion}, nil
 }
 
 // Start starts the informers and blocks until ctx ends.
-func (x *Index) Start(ctx context.Context) error {
-	for _, t := range kinds {
-		if _, err := x.cache.GetInformer(ctx, &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
-			return fmt.Errorf("starting the %s index: %w", t.Kind, err)
-		}
-	}
-	return x.cache.Start(ctx)
-}
+func (x *Index) Start(ctx context.Context) error { return x.cache.Start(ctx) }
 
 // WaitForCacheSync waits until the informers have listed.
 func (x *Index) WaitForCacheSync(ctx context.Context) bool { return x.cache.WaitForCacheSync(ctx) }
 
 func (x *Index) lookup(t metav1.TypeMeta, key types.NamespacedName) (string, bool) {
-	m := &metav1.PartialObjectMetadata{TypeMeta: t}
-	if err := x.cache.Get(context.Background(), key, m); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", false
-		}
-		// Not started or not synced: it cannot tell; say it exists, so
-		// that callers read it.
+	return x.stored(t.Kind, key)
+}
+
+// storedIn returns the version of key in the stores of infs, and whether
+// it exists.
+func storedIn(infs []toolscache.SharedIndexInformer, key types.NamespacedName) (string, bool) {
+	if len(infs) == 0 {
 		return "", true
 	}
-	return m.ResourceVersion, true
+	for _, inf := range infs {
+		if !inf.HasSynced() {
+			// Not started or not synced: it cannot tell; say it exists, so
+			// that callers read it.
+			return "", true
+		}
+	}
+	for _, inf := range infs {
+		obj, exists, err := inf.GetIndexer().GetByKey(key.Namespace + "/" + key.Name)
+		if err != nil {
+			return "", true
+		}
+		if !exists {
+			continue
+		}
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return "", true
+		}
+		return m.GetResourceVersion(), true
+	}
+	return "", false
 }
 
 // Secret returns the resourceVersion of Secret key, and whether it exists:
@@ -285,29 +325,29 @@ func (x *Index) sources(m Mapper, ownWrites bool) []source.Source {
 	var out []source.Source
 	for _, t := range kinds {
 		kind := t.Kind
-		enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
+		enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object) {
 			for _, r := range m(ctx, kind, client.ObjectKeyFromObject(o)) {
 				q.Add(r)
 			}
 		}
-		changed := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o *metav1.PartialObjectMetadata) {
-			x.route(kind, client.ObjectKeyFromObject(o), o.ResourceVersion, ownWrites, func() { enqueue(ctx, q, o) })
+		changed := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object) {
+			x.route(kind, client.ObjectKeyFromObject(o), o.GetResourceVersion(), ownWrites, func() { enqueue(ctx, q, o) })
 		}
-		h := handler.TypedFuncs[*metav1.PartialObjectMetadata, reconcile.Request]{
-			CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		h := handler.TypedFuncs[client.Object, reconcile.Request]{
+			CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				changed(ctx, q, e.Object)
 			},
-			UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				changed(ctx, q, e.ObjectNew)
 			},
-			DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				if kind == "Secret" && ownWrites {
 					x.forget(client.ObjectKeyFromObject(e.Object))
 				}
 				enqueue(ctx, q, e.Object)
 			},
 		}
-		out = append(out, source.Kind(x.cache, &metav1.PartialObjectMetadata{TypeMeta: t}, handler.TypedEventHandler[*metav1.PartialObjectMetadata, reconcile.Request](h)))
+		out = append(out, source.Kind[client.Object](x.cache, &metav1.PartialObjectMetadata{TypeMeta: t}, handler.TypedEventHandler[client.Object, reconcile.Request](h)))
 	}
 	return out
 }

@@ -1,12 +1,9 @@
 package index
 
 import (
-	"context"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestWatcherSourcesLeaveOwnWritesSuppressed: the provider controller sees
@@ -39,18 +36,12 @@ func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	}
 }
 
-// storeAhead is a cache whose store already shows version rv of every
+// storeAhead is an informer store that already shows version rv of every
 // object: what an informer's cache shows between updating its store and
 // handing the event to the handlers.
-type storeAhead struct {
-	cache.Cache
-	rv string
-}
+type storeAhead struct{ rv string }
 
-func (s *storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-	obj.SetResourceVersion(s.rv)
-	return nil
-}
+func (s *storeAhead) stored(string, types.NamespacedName) (string, bool) { return s.rv, true }
 
 // TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent: the informer
 // updates its cache before it calls the handlers. A write whose version the
@@ -62,7 +53,7 @@ func (s *storeAhead) Get(_ context.Context, _ client.ObjectKey, obj client.Objec
 func TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
 	store := &storeAhead{rv: "6"}
-	x := &Index{cache: store, written: map[types.NamespacedName]string{},
+	x := &Index{stored: store.stored, written: map[types.NamespacedName]string{},
 		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 	x.Begin(key)
 	store.rv = "7" // the write made 7; the cache shows it before the handlers hear of it
