@@ -220,24 +220,25 @@ func (m *manager) reconciles() float64 {
 
 // memory returns VmRSS and VmHWM (peak) of the process, in bytes.
 func (m *manager) memory() (rss, hwm int64, err error) {
+	st, err := m.procStatus()
+	return st["VmRSS:"], st["VmHWM:"], err
+}
+
+// procStatus reads the manager's /proc/<pid>/status: its kB fields, in
+// bytes, by name ("VmRSS:").
+func (m *manager) procStatus() (map[string]int64, error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m.cmd.Process.Pid), "status"))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	st := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb * 1024
-		case "VmHWM:":
-			hwm = kb * 1024
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "kB" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			st[f[0]] = kb * 1024
 		}
 	}
-	return rss, hwm, nil
+	return st, nil
 }
 
 // settledRSS waits until the process's RSS stops falling, the Go runtime
@@ -270,37 +271,73 @@ func (m *manager) settledRSS(ctx context.Context) (int64, error) {
 	}
 }
 
-// settledMemory returns the settled RSS (settledRSS) and then the live
-// heap (liveHeap, which collects garbage and so must come second).
+// settledMemory returns the manager's settled RSS and its live heap, as a
+// manager that has been running for a while has them. After a burst of
+// work (the lists and reconciles of a start) the runtime keeps the heap it
+// grew to until its next garbage collection, which an idle manager runs
+// only when two minutes have passed since the last (the Go runtime's
+// forced collection): so the RSS read right after the burst is the
+// burst's. It reads that RSS (settledRSS, logged), then has the manager
+// collect garbage as the runtime would within those two minutes (liveHeap,
+// which reads the live heap), and returns the RSS once the runtime has
+// returned what the collection freed to the system (settledRSS again).
 func (m *manager) settledMemory(ctx context.Context) (rss, live int64, err error) {
+	burst, err := m.settledRSS(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if live, err = m.liveHeap(); err != nil {
+		return 0, 0, err
+	}
 	if rss, err = m.settledRSS(ctx); err != nil {
 		return 0, 0, err
 	}
-	live, err = m.liveHeap()
+	logf("manager memory: settled RSS %s before a garbage collection, %s after it", mib(burst), mib(rss))
 	return rss, live, err
 }
 
 // liveHeap returns the bytes of the manager's heap that are live: it has
 // the manager collect garbage (its pprof endpoint's heap profile with
 // gc=1) and reads HeapAlloc. Unlike RSS it does not depend on when the Go
-// runtime last collected or returned memory to the system.
+// runtime last collected or returned memory to the system. It logs where
+// the rest of the process's memory is, from the same runtime.MemStats:
+// heap spans in use beyond the live objects (fragmentation), heap the
+// runtime keeps without returning it, stacks and the runtime's own.
 func (m *manager) liveHeap() (int64, error) {
 	resp, err := http.Get(m.pprofURL + "/heap?gc=1&debug=1")
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
+	stats := map[string]int64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		name, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok || strings.ContainsAny(name, " #") {
+			continue
+		}
+		// "Stack = inuse / sys" and the like give both.
+		inuse, sys, pair := strings.Cut(v, " / ")
+		if n, err := strconv.ParseInt(strings.TrimSpace(inuse), 10, 64); err == nil {
+			stats[name] = n
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(sys), 10, 64); pair && err == nil {
+			stats[name+"Sys"] = n
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("no HeapAlloc in the heap profile")
+	live, ok := stats["HeapAlloc"]
+	if !ok {
+		return 0, fmt.Errorf("no HeapAlloc in the heap profile")
+	}
+	st, _ := m.procStatus()
+	logf("manager memory: RSS %s anonymous and %s of files (the binary), live heap %s, heap spans in use %s, heap kept and not returned %s, stacks %s (in use), runtime metadata %s, all obtained from the system %s",
+		mib(st["RssAnon:"]), mib(st["RssFile:"]), mib(live), mib(stats["HeapInuse"]), mib(stats["HeapIdle"]-stats["HeapReleased"]), mib(stats["Stack"]),
+		mib(stats["MSpanSys"]+stats["MCacheSys"]+stats["GCSys"]+stats["BuckHashSys"]+stats["OtherSys"]), mib(stats["Sys"]-stats["HeapReleased"]))
+	return live, nil
 }
 
 func tail(s string, n int) string {
