@@ -27,25 +27,23 @@ func (e *entry) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-func (e *entry) GetName() string                   { return e.name }
-func (e *entry) SetName(v string)                  { e.name = v }
-func (e *entry) GetNamespace() string              { return e.namespace }
-func (e *entry) SetNamespace(v string)             { e.namespace = v }
-func (e *entry) GetResourceVersion() string        { return e.rv }
-func (e *entry) SetResourceVersion(v string)       { e.rv = v }
-func (e *entry) GetGenerateName() string           { return "" }
-func (e *entry) SetGenerateName(string)            {}
-func (e *entry) GetUID() types.UID                 { return "" }
-func (e *entry) SetUID(types.UID)                  {}
-func (e *entry) GetGeneration() int64              { return 0 }
-func (e *entry) SetGeneration(int64)               {}
-func (e *entry) GetSelfLink() string               { return "" }
-func (e *entry) SetSelfLink(string)                {}
-func (e *entry) GetCreationTimestamp() metav1.Time { return metav1.Time{} }
-func (e *entry) SetCreationTimestamp(metav1.Time)  {}
-func (e *entry) GetDeletionTimestamp() *metav1.Time {
-	return nil
-}
+func (e *entry) GetName() string                               { return e.name }
+func (e *entry) SetName(v string)                              { e.name = v }
+func (e *entry) GetNamespace() string                          { return e.namespace }
+func (e *entry) SetNamespace(v string)                         { e.namespace = v }
+func (e *entry) GetResourceVersion() string                    { return e.rv }
+func (e *entry) SetResourceVersion(v string)                   { e.rv = v }
+func (e *entry) GetGenerateName() string                       { return "" }
+func (e *entry) SetGenerateName(string)                        {}
+func (e *entry) GetUID() types.UID                             { return "" }
+func (e *entry) SetUID(types.UID)                              {}
+func (e *entry) GetGeneration() int64                          { return 0 }
+func (e *entry) SetGeneration(int64)                           {}
+func (e *entry) GetSelfLink() string                           { return "" }
+func (e *entry) SetSelfLink(string)                            {}
+func (e *entry) GetCreationTimestamp() metav1.Time             { return metav1.Time{} }
+func (e *entry) SetCreationTimestamp(metav1.Time)              {}
+func (e *entry) GetDeletionTimestamp() *metav1.Time            { return nil }
 func (e *entry) SetDeletionTimestamp(*metav1.Time)             {}
 func (e *entry) GetDeletionGracePeriodSeconds() *int64         { return nil }
 func (e *entry) SetDeletionGracePeriodSeconds(*int64)          {}
