@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,8 +96,11 @@ type manager struct {
 	logFile    *os.File
 	metricsURL string
 	pprofURL   string
-	done       chan struct{}
-	started    time.Time
+	// profiles is where liveHeap saves a heap profile at each reading
+	// (beside the manager's log: kept with -keep).
+	profiles string
+	done     chan struct{}
+	started  time.Time
 }
 
 // startManager runs bin with the benchmark's flags, then extra, logging to
@@ -120,7 +124,8 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, e
 		return nil, err
 	}
 	m := &manager{out: &testutil.SyncBuffer{}, logFile: f, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport),
-		pprofURL: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pport), done: make(chan struct{})}
+		pprofURL: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pport), done: make(chan struct{}),
+		profiles: strings.TrimSuffix(logPath, filepath.Ext(logPath))}
 	args := []string{
 		"--kubeconfig", kubeconfig,
 		"--allow-insecure-http", // the token server speaks plain http on loopback
@@ -333,11 +338,38 @@ func (m *manager) liveHeap() (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("no HeapAlloc in the heap profile")
 	}
+	if err := m.saveHeapProfile(); err != nil {
+		logf("manager memory: saving a heap profile: %v", err)
+	}
 	st, _ := m.procStatus()
 	logf("manager memory: RSS %s anonymous and %s of files (the binary), live heap %s, heap spans in use %s, heap kept and not returned %s, stacks %s (in use), runtime metadata %s, all obtained from the system %s",
 		mib(st["RssAnon:"]), mib(st["RssFile:"]), mib(live), mib(stats["HeapInuse"]), mib(stats["HeapIdle"]-stats["HeapReleased"]), mib(stats["Stack"]),
 		mib(stats["MSpanSys"]+stats["MCacheSys"]+stats["GCSys"]+stats["BuckHashSys"]+stats["OtherSys"]), mib(stats["Sys"]-stats["HeapReleased"]))
 	return live, nil
+}
+
+// heapProfiles numbers the heap profiles of a run.
+var heapProfiles atomic.Int64
+
+// saveHeapProfile saves the manager's heap profile, as of its last
+// collection, to <log name>-heap-<k>.pb.gz for go tool pprof.
+func (m *manager) saveHeapProfile() error {
+	resp, err := http.Get(m.pprofURL + "/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	path := fmt.Sprintf("%s-heap-%d.pb.gz", m.profiles, heapProfiles.Add(1))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	logf("manager memory: heap profile in %s", path)
+	return f.Close()
 }
 
 func tail(s string, n int) string {
