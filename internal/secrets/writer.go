@@ -192,9 +192,9 @@ func (w *Writer) checkWritable(obj *v1alpha1.OAuthClientToken, t *Target) error 
 }
 
 // read returns Secret key (nil when it does not exist): from the manager's
-// cache when it is a managed Secret the cache holds at the version the
-// index saw; not at all when the index knows no such Secret; else from the
-// API server.
+// cache, unfolded (Fold), when it is a managed Secret the cache holds at
+// the version the index saw; not at all when the index knows no such
+// Secret; else from the API server.
 func (w *Writer) read(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
 	rv, exists := w.Index.Secret(key)
 	if !exists {
@@ -202,7 +202,7 @@ func (w *Writer) read(ctx context.Context, key types.NamespacedName) (*corev1.Se
 	}
 	s := &corev1.Secret{}
 	err := w.Client.Get(ctx, key, s)
-	if err == nil && s.ResourceVersion == rv {
+	if err == nil && s.ResourceVersion == rv && Unfold(s) == nil {
 		return s, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {

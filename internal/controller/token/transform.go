@@ -6,6 +6,7 @@ import (
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/intern"
+	"github.com/tokensync/tokensync/internal/secrets"
 )
 
 // lastApplied is the annotation kubectl apply keeps a whole copy of the
@@ -17,7 +18,9 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // of the object (as large as the object itself for objects applied with
 // kubectl apply), and shares one copy of the strings that repeat from one
 // object to the next (intern.Shared): namespaces, label and annotation
-// keys, Secret data keys, condition types and reasons, token URLs.
+// keys, Secret data keys, condition types and reasons, token URLs. A
+// Secret's annotations and data are folded into one allocation
+// (secrets.Fold).
 func slimObject(in any) (any, error) {
 	return slimWith(intern.Shared, in), nil
 }
@@ -35,7 +38,9 @@ func slimWith(t *intern.Table, in any) any {
 		if _, ok := a[lastApplied]; ok {
 			delete(a, lastApplied)
 		}
-		o.SetAnnotations(t.Map(a, false))
+		if _, secret := in.(*corev1.Secret); !secret {
+			o.SetAnnotations(t.Map(a, false))
+		}
 	}
 	o.SetNamespace(t.String(o.GetNamespace()))
 	if l := o.GetLabels(); l != nil {
@@ -47,7 +52,9 @@ func slimWith(t *intern.Table, in any) any {
 	}
 	switch x := in.(type) {
 	case *corev1.Secret:
-		x.Data = t.ByteMap(x.Data)
+		// Annotations and data folded into one allocation: read, the one
+		// reader of cached Secrets, unfolds them (secrets.Fold).
+		secrets.Fold(x)
 		x.Type = corev1.SecretType(t.String(string(x.Type)))
 	case *v1alpha1.OAuthClientToken:
 		x.APIVersion, x.Kind = t.String(x.APIVersion), t.String(x.Kind)

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
+	"github.com/tokensync/tokensync/internal/secrets"
 )
 
 // TestSlimObject: the cache keeps no managed fields and no last-applied
@@ -44,7 +45,13 @@ func TestSlimObject(t *testing.T) {
 	if _, err := slimObject(s); err != nil {
 		t.Fatal(err)
 	}
-	if s.ManagedFields != nil || len(s.Annotations) != 1 || s.Annotations["oauth.tokensync.io/record"] != "v1" || string(s.Data["access_token"]) != "t1" {
+	if s.ManagedFields != nil || s.Annotations != nil || len(s.Data) != 1 {
+		t.Errorf("Secret not folded: %+v", s)
+	}
+	if err := secrets.Unfold(s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Annotations) != 1 || s.Annotations["oauth.tokensync.io/record"] != "v1" || string(s.Data["access_token"]) != "t1" {
 		t.Errorf("Secret slimmed wrong: %+v", s)
 	}
 }
