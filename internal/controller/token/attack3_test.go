@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/randfill"
 
 	"github.com/tokensync/tokensync/internal/intern"
+	"github.com/tokensync/tokensync/internal/secrets"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -161,6 +162,27 @@ func TestAttack3_SlimLosesNothing(t *testing.T) {
 			delete(a, lastApplied)
 		}
 		got := slimWith(tb, in).(client.Object)
+		if s, ok := got.(*corev1.Secret); ok {
+			// Folded in the cache; read unfolds it. An empty map of a
+			// Secret with data comes back nil, which reads the same.
+			if err := secrets.Unfold(s); err != nil {
+				t.Fatalf("object %d: %v", i, err)
+			}
+			w := want.(*corev1.Secret)
+			if s.Annotations == nil && len(w.Annotations) == 0 {
+				s.Annotations = w.Annotations
+			}
+			if s.Data == nil && len(w.Data) == 0 {
+				s.Data = w.Data
+			}
+			for k, v := range w.Data {
+				if len(v) == 0 && len(s.Data[k]) == 0 {
+					if _, ok := s.Data[k]; ok {
+						s.Data[k] = v // nil and empty read the same
+					}
+				}
+			}
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("object %d changed by the transform:\n got %+v\nwant %+v", i, got, want)
 		}
