@@ -121,25 +121,36 @@ func Unfold(s *corev1.Secret) error {
 	if !ok {
 		return nil
 	}
-	var ann map[string]string
-	var data map[string][]byte
-	for len(b) > 0 {
-		kind, k, v, rest, err := nextFolded(b)
+	// A first pass checks the fold and counts its entries, so that each
+	// map is made once at its size.
+	nAnn, nData := 0, 0
+	for rest := b; len(rest) > 0; {
+		kind, _, _, next, err := nextFolded(rest)
 		if err != nil {
 			s.Annotations, s.Data = nil, nil
 			return err
 		}
+		if kind == foldedAnnotation {
+			nAnn++
+		} else {
+			nData++
+		}
+		rest = next
+	}
+	var ann map[string]string
+	var data map[string][]byte
+	if nAnn > 0 {
+		ann = make(map[string]string, nAnn)
+	}
+	if nData > 0 {
+		data = make(map[string][]byte, nData)
+	}
+	for len(b) > 0 {
+		kind, k, v, rest, _ := nextFolded(b)
 		b = rest
-		switch kind {
-		case foldedAnnotation:
-			if ann == nil {
-				ann = map[string]string{}
-			}
+		if kind == foldedAnnotation {
 			ann[k] = string(v)
-		case foldedData:
-			if data == nil {
-				data = map[string][]byte{}
-			}
+		} else {
 			data[k] = append([]byte(nil), v...)
 		}
 	}
