@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 func rawSecret(i int) *metav1.PartialObjectMetadata {
@@ -68,7 +70,7 @@ func TestIndexEntryCostsFewBytes(t *testing.T) {
 		raws[i] = rawSecret(i)
 	}
 	store := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
-	before := heapAlloc()
+	before := testutil.HeapAlloc()
 	for _, raw := range raws {
 		out, err := slim(raw)
 		if err != nil {
@@ -78,7 +80,7 @@ func TestIndexEntryCostsFewBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	per := float64(heapAlloc()-before) / n
+	per := float64(testutil.HeapAlloc()-before) / n
 	runtime.KeepAlive(raws)
 	if len(store.ListKeys()) != n {
 		t.Fatalf("the store holds %d entries, want %d", len(store.ListKeys()), n)
@@ -87,12 +89,4 @@ func TestIndexEntryCostsFewBytes(t *testing.T) {
 	if per > 250 {
 		t.Fatalf("an index entry costs %.0f bytes of heap, want at most 250", per)
 	}
-}
-
-func heapAlloc() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -144,4 +145,14 @@ func (k Kubectl) Apply(t testing.TB, manifest string) {
 	if out, err := k.Run(manifest, "apply", "-f", "-"); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
 	}
+}
+
+// HeapAlloc returns the bytes of live heap after two collections: what a
+// memory test's objects hold is the difference of two readings.
+func HeapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

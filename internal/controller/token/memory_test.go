@@ -2,7 +2,6 @@ package token
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -15,6 +14,7 @@ import (
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 	"github.com/tokensync/tokensync/internal/intern"
 	"github.com/tokensync/tokensync/internal/secrets"
+	"github.com/tokensync/tokensync/test/testutil"
 )
 
 // TestNamespacedIndexesHoldNoAllNamespacesCopy: the target and inputs
@@ -161,7 +161,7 @@ func managedSecret(t testing.TB, i int) *corev1.Secret {
 // store once transform has run on each.
 func cachedSecretBytes(t *testing.T, n int, transform func(*corev1.Secret)) float64 {
 	store := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
-	before := heapAlloc()
+	before := testutil.HeapAlloc()
 	for i := range n {
 		s := managedSecret(t, i)
 		transform(s)
@@ -169,7 +169,7 @@ func cachedSecretBytes(t *testing.T, n int, transform func(*corev1.Secret)) floa
 			t.Fatal(err)
 		}
 	}
-	per := float64(heapAlloc()-before) / float64(n)
+	per := float64(testutil.HeapAlloc()-before) / float64(n)
 	if len(store.ListKeys()) != n {
 		t.Fatalf("the store holds %d Secrets, want %d", len(store.ListKeys()), n)
 	}
@@ -192,12 +192,4 @@ func TestCachedSecretCostsFewBytes(t *testing.T) {
 	if unfolded-folded < 500 {
 		t.Fatalf("folding saves %.0f bytes per cached Secret, want at least 500", unfolded-folded)
 	}
-}
-
-func heapAlloc() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
