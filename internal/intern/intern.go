@@ -132,19 +132,6 @@ func (t *Table) SharedMap(m map[string]string) map[string]string {
 	return c
 }
 
-// ByteMap returns m with shared keys (a Secret's data: the values are not
-// shared).
-func (t *Table) ByteMap(m map[string][]byte) map[string][]byte {
-	if len(m) == 0 {
-		return m
-	}
-	out := make(map[string][]byte, len(m))
-	for k, v := range m {
-		out[t.String(k)] = v
-	}
-	return out
-}
-
 // SharedSize is the number of strings Shared holds: room for the repeated
 // strings of a few thousand namespaces and keys, under 1 MiB in all
 // (TestAttack3_SharedTableBound).

@@ -184,7 +184,12 @@ func TestCachedSecretCostsFewBytes(t *testing.T) {
 	tb := intern.New(intern.SharedSize)
 	unfolded := cachedSecretBytes(t, n, func(s *corev1.Secret) {
 		s.ManagedFields = nil
-		s.Annotations, s.Data = tb.Map(s.Annotations, false), tb.ByteMap(s.Data)
+		// As the cache kept them before the fold: keys shared, values not.
+		data := make(map[string][]byte, len(s.Data))
+		for k, v := range s.Data {
+			data[tb.String(k)] = v
+		}
+		s.Annotations, s.Data = tb.Map(s.Annotations, false), data
 		s.Labels, s.Namespace = tb.SharedMap(s.Labels), tb.String(s.Namespace)
 	})
 	folded := cachedSecretBytes(t, n, func(s *corev1.Secret) { slimWith(tb, s) })

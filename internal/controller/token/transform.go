@@ -17,9 +17,9 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // reconciler never reads, managed fields and kubectl's last-applied copy
 // of the object (as large as the object itself for objects applied with
 // kubectl apply), and shares one copy of the strings that repeat from one
-// object to the next (intern.Shared): namespaces, label and annotation
-// keys, Secret data keys, condition types and reasons, token URLs. A
-// Secret's annotations and data are folded into one allocation
+// object to the next (intern.Shared): namespaces, labels, annotation keys,
+// Secret types, condition types and reasons, token URLs. A Secret's
+// annotations and data are not shared but folded into one allocation
 // (secrets.Fold).
 func slimObject(in any) (any, error) {
 	return slimWith(intern.Shared, in), nil
