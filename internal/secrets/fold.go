@@ -3,28 +3,30 @@ package secrets
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 )
 
 // The manager's cache holds every Secret tokensync manages, and Inspect
-// reads them back from it. Each carries a dozen record annotations and a
-// few data keys; as Go maps they cost about 1.4 KiB per Secret (a map of
-// more than 8 entries takes two groups of 8 slots, and each value is an
-// allocation of its own). The cache keeps them folded instead (Fold, from
-// its transform): both maps packed into one byte string, the keys
-// tokensync writes spelled as one byte, held as the only data entry under
-// foldedKey. read unfolds each Secret it takes from the cache before
-// anything looks at it (Unfold); nothing else reads Secrets from the
-// cache.
+// reads them back from it. Each carries a dozen record annotations, a few
+// data keys, a UID and an owner reference; as Go maps, a slice and their
+// strings they cost about 1.8 KiB per Secret (a Go map takes a group of 8
+// slots even for one entry, and each value is an allocation of its own).
+// The cache keeps them folded instead (Fold, from its transform): all of
+// them packed into one string, the keys tokensync writes spelled as one
+// byte, held in the Secret's generateName behind foldMark. read unfolds
+// each Secret it takes from the cache before anything looks at it
+// (Unfold); nothing else reads Secrets from the cache.
 
-// foldedKey is the data key a folded Secret keeps its annotations and data
-// under. It is not a valid data key (the API server allows only
-// alphanumerics, '-', '_' and '.'), so no Secret read from the API server
-// carries it.
-const foldedKey = "tokensync folded annotations and data"
+// foldMark starts a fold in a Secret's generateName. The API server admits
+// only a DNS subdomain prefix there, so no Secret read from it starts
+// with a NUL byte.
+const foldMark = "\x00"
 
 // foldedKeys are the keys a fold spells as one byte: the byte is the
 // index plus one (0: the key follows, spelled out). Append only: a code
@@ -47,41 +49,67 @@ var foldedCode = func() map[string]byte {
 	return m
 }()
 
-// Entry kinds in a fold.
+// Entry kinds in a fold. Annotations and data have a key; the others an
+// empty one.
 const (
-	foldedAnnotation byte = 'a'
-	foldedData       byte = 'd'
+	foldedAnnotation   byte = 'a'
+	foldedData         byte = 'd'
+	foldedGenerateName byte = 'g'
+	foldedUID          byte = 'u'
+	foldedOwnerRef     byte = 'o' // the reference in protobuf
 )
 
-// Fold packs s's annotations and data into one data entry, in place, for
-// the manager's cache. A Secret with neither, or one already folded, is
-// left as it is.
+// Fold packs s's annotations, data, UID, owner references and
+// generateName into one string, in place, for the manager's cache. A
+// Secret with none of them, or one already folded, is left as it is; so
+// is one whose owner references do not encode.
 func Fold(s *corev1.Secret) {
-	if len(s.Annotations)+len(s.Data) == 0 {
+	if strings.HasPrefix(s.GenerateName, foldMark) ||
+		len(s.Annotations)+len(s.Data)+len(s.OwnerReferences) == 0 && s.UID == "" && s.GenerateName == "" {
 		return
 	}
-	if _, ok := s.Data[foldedKey]; ok {
-		return
+	refs := make([][]byte, len(s.OwnerReferences))
+	for i := range s.OwnerReferences {
+		b, err := s.OwnerReferences[i].Marshal()
+		if err != nil {
+			return
+		}
+		refs[i] = b
 	}
-	size := 0
+	size := len(foldMark) + foldedSize("", len(s.GenerateName)) + foldedSize("", len(s.UID))
 	for k, v := range s.Annotations {
 		size += foldedSize(k, len(v))
 	}
 	for k, v := range s.Data {
 		size += foldedSize(k, len(v))
+	}
+	for _, r := range refs {
+		size += foldedSize("", len(r))
 	}
 	// One allocation of the exact size: it is what the cache keeps.
-	b := make([]byte, 0, size)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(foldMark)
 	for k, v := range s.Annotations {
-		b = appendFolded(b, foldedAnnotation, k, v)
+		appendFolded(&b, foldedAnnotation, k, v)
 	}
 	for k, v := range s.Data {
-		b = appendFolded(b, foldedData, k, v)
+		appendFolded(&b, foldedData, k, v)
 	}
-	s.Annotations, s.Data = nil, map[string][]byte{foldedKey: b}
+	for _, r := range refs {
+		appendFolded(&b, foldedOwnerRef, "", r)
+	}
+	if s.GenerateName != "" {
+		appendFolded(&b, foldedGenerateName, "", s.GenerateName)
+	}
+	if s.UID != "" {
+		appendFolded(&b, foldedUID, "", string(s.UID))
+	}
+	s.Annotations, s.Data, s.OwnerReferences, s.UID = nil, nil, nil, ""
+	s.GenerateName = b.String()
 }
 
-// foldedSize is the bytes appendFolded appends for key k and a value of n
+// foldedSize is the bytes appendFolded writes for key k and a value of n
 // bytes.
 func foldedSize(k string, n int) int {
 	size := 2 + uvarintLen(n) + n
@@ -96,88 +124,139 @@ func uvarintLen(n int) int {
 	return binary.PutUvarint(buf[:], uint64(n))
 }
 
-func appendFolded[V string | []byte](b []byte, kind byte, k string, v V) []byte {
-	b = append(b, kind)
+func appendFolded[V string | []byte](b *strings.Builder, kind byte, k string, v V) {
+	var n [binary.MaxVarintLen64]byte
+	b.WriteByte(kind)
 	if c, ok := foldedCode[k]; ok {
-		b = append(b, c)
+		b.WriteByte(c)
 	} else {
-		b = append(b, 0)
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
+		b.WriteByte(0)
+		b.Write(binary.AppendUvarint(n[:0], uint64(len(k))))
+		b.WriteString(k)
 	}
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
+	b.Write(binary.AppendUvarint(n[:0], uint64(len(v))))
+	b.WriteString(string(v))
 }
 
 // errFolded is a fold that Fold did not write.
 var errFolded = errors.New("malformed folded Secret")
 
-// Unfold restores, in place, the annotations and data of a Secret Fold
-// packed. A Secret that is not folded is left as it is. On error (which
-// only a fold Fold did not write can cause) s has no annotations and no
-// data: it reads as a Secret tokensync knows nothing of.
+// Unfold restores, in place, what Fold packed into a Secret. A Secret that
+// is not folded is left as it is. On error (which only a fold Fold did not
+// write can cause) s has no annotations, data, UID or owner references:
+// it reads as a Secret tokensync knows nothing of.
 func Unfold(s *corev1.Secret) error {
-	b, ok := s.Data[foldedKey]
+	f, ok := strings.CutPrefix(s.GenerateName, foldMark)
 	if !ok {
 		return nil
 	}
+	s.GenerateName = ""
 	// A first pass checks the fold and counts its entries, so that each
-	// map is made once at its size.
-	nAnn, nData := 0, 0
-	for rest := b; len(rest) > 0; {
+	// map and slice is made once at its size.
+	nAnn, nData, nRefs := 0, 0, 0
+	for rest := f; len(rest) > 0; {
 		kind, _, _, next, err := nextFolded(rest)
 		if err != nil {
-			s.Annotations, s.Data = nil, nil
-			return err
+			return unfoldFailed(s)
 		}
-		if kind == foldedAnnotation {
+		switch kind {
+		case foldedAnnotation:
 			nAnn++
-		} else {
+		case foldedData:
 			nData++
+		case foldedOwnerRef:
+			nRefs++
 		}
 		rest = next
 	}
-	var ann map[string]string
-	var data map[string][]byte
+	var (
+		ann  map[string]string
+		data map[string][]byte
+		refs []metav1.OwnerReference
+		uid  types.UID
+		gen  string
+	)
 	if nAnn > 0 {
 		ann = make(map[string]string, nAnn)
 	}
 	if nData > 0 {
 		data = make(map[string][]byte, nData)
 	}
-	for len(b) > 0 {
-		kind, k, v, rest, _ := nextFolded(b)
-		b = rest
-		if kind == foldedAnnotation {
-			ann[k] = string(v)
-		} else {
-			data[k] = append([]byte(nil), v...)
+	if nRefs > 0 {
+		refs = make([]metav1.OwnerReference, 0, nRefs)
+	}
+	for len(f) > 0 {
+		kind, k, v, rest, _ := nextFolded(f)
+		f = rest
+		switch kind {
+		case foldedAnnotation:
+			ann[k] = v // strings are immutable: it may share the fold's bytes
+		case foldedData:
+			data[k] = []byte(v)
+		case foldedOwnerRef:
+			var r metav1.OwnerReference
+			if err := r.Unmarshal([]byte(v)); err != nil {
+				return unfoldFailed(s)
+			}
+			refs = append(refs, r)
+		case foldedGenerateName:
+			gen = v
+		case foldedUID:
+			uid = types.UID(v)
 		}
 	}
-	s.Annotations, s.Data = ann, data
+	s.Annotations, s.Data, s.OwnerReferences, s.UID, s.GenerateName = ann, data, refs, uid, gen
 	return nil
 }
 
-func nextFolded(b []byte) (kind byte, k string, v, rest []byte, err error) {
-	if len(b) < 2 || (b[0] != foldedAnnotation && b[0] != foldedData) {
-		return 0, "", nil, nil, errFolded
+func unfoldFailed(s *corev1.Secret) error {
+	s.Annotations, s.Data, s.OwnerReferences, s.UID, s.GenerateName = nil, nil, nil, "", ""
+	return errFolded
+}
+
+func nextFolded(f string) (kind byte, k, v, rest string, err error) {
+	if len(f) < 2 {
+		return 0, "", "", "", errFolded
 	}
-	kind, code, b := b[0], b[1], b[2:]
+	kind, code, f := f[0], f[1], f[2:]
+	switch kind {
+	case foldedAnnotation, foldedData:
+	case foldedGenerateName, foldedUID, foldedOwnerRef:
+		if code != 0 {
+			return 0, "", "", "", errFolded
+		}
+	default:
+		return 0, "", "", "", errFolded
+	}
 	switch {
 	case code == 0:
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n > uint64(len(b)-w) {
-			return 0, "", nil, nil, errFolded
+		if k, f, err = nextString(f); err != nil {
+			return 0, "", "", "", err
 		}
-		k, b = string(b[w:w+int(n)]), b[w+int(n):]
 	case int(code) <= len(foldedKeys):
 		k = foldedKeys[code-1]
 	default:
-		return 0, "", nil, nil, errFolded
+		return 0, "", "", "", errFolded
 	}
-	n, w := binary.Uvarint(b)
-	if w <= 0 || n > uint64(len(b)-w) {
-		return 0, "", nil, nil, errFolded
+	if kind != foldedAnnotation && kind != foldedData && k != "" {
+		return 0, "", "", "", errFolded
 	}
-	return kind, k, b[w : w+int(n)], b[w+int(n):], nil
+	if v, f, err = nextString(f); err != nil {
+		return 0, "", "", "", err
+	}
+	return kind, k, v, f, nil
+}
+
+// nextString reads a uvarint length and that many bytes.
+func nextString(f string) (s, rest string, err error) {
+	n, w := uvarintString(f)
+	if w <= 0 || n > uint64(len(f)-w) {
+		return "", "", errFolded
+	}
+	return f[w : w+int(n)], f[w+int(n):], nil
+}
+
+func uvarintString(f string) (uint64, int) {
+	var buf [binary.MaxVarintLen64]byte
+	return binary.Uvarint(buf[:copy(buf[:], f)])
 }

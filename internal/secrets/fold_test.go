@@ -2,10 +2,14 @@ package secrets
 
 import (
 	"maps"
+	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/tokensync/tokensync/api/v1alpha1"
 )
@@ -13,7 +17,12 @@ import (
 func foldable() *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "api-token", ResourceVersion: "42",
+			UID: "0f6b8b5e-4c1e-4a8e-9f39-3c1c5d8e7a21", GenerateName: "api-",
 			Labels: map[string]string{v1alpha1.ManagedLabel: "true"},
+			OwnerReferences: []metav1.OwnerReference{
+				{APIVersion: "oauth.tokensync.io/v1alpha1", Kind: "OAuthClientToken", Name: "tok", UID: "u1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)},
+				{APIVersion: "v1", Kind: "ConfigMap", Name: "other", UID: "u2"},
+			},
 			Annotations: map[string]string{
 				v1alpha1.OwnerAnnotation:      "tok",
 				v1alpha1.ConfigHashAnnotation: "0123456789abcdef",
@@ -34,24 +43,29 @@ func foldable() *corev1.Secret {
 }
 
 // TestFoldKeepsOneAllocationAndUnfoldsToTheSame: a folded Secret has no
-// annotations and one data entry, and unfolds to the annotations and data
-// it had, keys tokensync does not know and empty values included; nothing
-// else of the Secret changes.
+// annotations, data, UID or owner references, only its fold in
+// generateName, made in one allocation; it unfolds to what it had, keys
+// tokensync does not know and empty values included; nothing else of the
+// Secret changes.
 func TestFoldKeepsOneAllocationAndUnfoldsToTheSame(t *testing.T) {
 	want := foldable()
 	s := want.DeepCopy()
-	Fold(s)
-	if s.Annotations != nil || len(s.Data) != 1 || s.Data[foldedKey] == nil {
-		t.Fatalf("folded: annotations %v, %d data entries", s.Annotations, len(s.Data))
+	if n := testing.AllocsPerRun(10, func() { c := want.DeepCopy(); c.OwnerReferences = nil; Fold(c) }) -
+		testing.AllocsPerRun(10, func() { c := want.DeepCopy(); c.OwnerReferences = nil }); n != 1 {
+		t.Errorf("Fold of a Secret without owner references allocates %.0f times, want 1", n)
 	}
-	if b := s.Data[foldedKey]; cap(b) != len(b) {
-		t.Fatalf("the fold holds %d bytes in %d", len(b), cap(b))
+	Fold(s)
+	if s.Annotations != nil || s.Data != nil || s.OwnerReferences != nil || s.UID != "" || !strings.HasPrefix(s.GenerateName, foldMark) {
+		t.Fatalf("folded: annotations %v, data %v, owner references %v, UID %q, generateName %q", s.Annotations, s.Data, s.OwnerReferences, s.UID, s.GenerateName)
 	}
 	if s.Name != want.Name || s.ResourceVersion != want.ResourceVersion || !maps.Equal(s.Labels, want.Labels) || s.Type != want.Type {
 		t.Fatalf("Fold changed the metadata: %+v", s.ObjectMeta)
 	}
 	if err := Unfold(s); err != nil {
 		t.Fatal(err)
+	}
+	if s.UID != want.UID || s.GenerateName != want.GenerateName || !reflect.DeepEqual(s.OwnerReferences, want.OwnerReferences) {
+		t.Fatalf("after unfolding: UID %q, generateName %q, owner references %+v; want %q, %q, %+v", s.UID, s.GenerateName, s.OwnerReferences, want.UID, want.GenerateName, want.OwnerReferences)
 	}
 	if !maps.Equal(s.Annotations, want.Annotations) {
 		t.Fatalf("annotations after unfolding: %v, want %v", s.Annotations, want.Annotations)
@@ -72,7 +86,7 @@ func TestFoldKeepsOneAllocationAndUnfoldsToTheSame(t *testing.T) {
 func TestFoldLeavesWhatItCannotFold(t *testing.T) {
 	empty := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "e"}}
 	Fold(empty)
-	if empty.Annotations != nil || empty.Data != nil {
+	if empty.Annotations != nil || empty.Data != nil || empty.GenerateName != "" {
 		t.Fatalf("an empty Secret was folded: %+v", empty)
 	}
 	onlyData := &corev1.Secret{Data: map[string][]byte{"k": []byte("v")}}
@@ -82,9 +96,9 @@ func TestFoldLeavesWhatItCannotFold(t *testing.T) {
 	}
 	s := foldable()
 	Fold(s)
-	once := string(s.Data[foldedKey])
+	once := s.GenerateName
 	Fold(s)
-	if string(s.Data[foldedKey]) != once || len(s.Data) != 1 {
+	if s.GenerateName != once || s.Data != nil {
 		t.Fatal("a folded Secret was folded again")
 	}
 	plain := foldable()
@@ -99,21 +113,26 @@ func TestFoldLeavesWhatItCannotFold(t *testing.T) {
 func TestUnfoldRefusesWhatFoldDidNotWrite(t *testing.T) {
 	s := foldable()
 	Fold(s)
-	good := s.Data[foldedKey]
+	good := []byte(strings.TrimPrefix(s.GenerateName, foldMark))
 	for name, b := range map[string][]byte{
-		"truncated":    good[:len(good)-1],
-		"unknown kind": append([]byte{'z'}, good[1:]...),
-		"unknown code": {foldedAnnotation, byte(len(foldedKeys) + 1), 0},
-		"long key":     {foldedAnnotation, 0, 200, 'k'},
-		"long value":   {foldedData, 1, 100},
-		"one byte":     {foldedData},
+		"truncated":              good[:len(good)-1],
+		"unknown kind":           append([]byte{'z'}, good[1:]...),
+		"unknown code":           {foldedAnnotation, byte(len(foldedKeys) + 1), 0},
+		"long key":               {foldedAnnotation, 0, 200, 'k'},
+		"long value":             {foldedData, 1, 100},
+		"one byte":               {foldedData},
+		"coded UID":              {foldedUID, 1, 1, 'u'},
+		"keyed owner ref":        {foldedOwnerRef, 0, 1, 'k', 0},
+		"owner ref not protobuf": {foldedOwnerRef, 0, 0, 2, 0xff, 0xff},
+		"endless varint":         {foldedData, 1, 0x80, 0x80, 0x80},
 	} {
-		s := &corev1.Secret{Data: map[string][]byte{foldedKey: b}, ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"a": "b"}}}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: foldMark + string(b), UID: "u", Annotations: map[string]string{"a": "b"},
+			OwnerReferences: []metav1.OwnerReference{{Name: "x"}}}, Data: map[string][]byte{"k": nil}}
 		if err := Unfold(s); err == nil {
 			t.Errorf("%s: no error", name)
 		}
-		if s.Annotations != nil || s.Data != nil {
-			t.Errorf("%s: left %v, %v", name, s.Annotations, s.Data)
+		if s.Annotations != nil || s.Data != nil || s.OwnerReferences != nil || s.UID != "" || s.GenerateName != "" {
+			t.Errorf("%s: left %+v", name, s)
 		}
 	}
 }
@@ -123,20 +142,22 @@ func TestUnfoldRefusesWhatFoldDidNotWrite(t *testing.T) {
 func FuzzUnfold(f *testing.F) {
 	s := foldable()
 	Fold(s)
-	f.Add(s.Data[foldedKey], "k", []byte("v"))
+	f.Add([]byte(strings.TrimPrefix(s.GenerateName, foldMark)), "k", []byte("v"))
 	f.Add([]byte{foldedAnnotation, 0, 0, 0}, "", []byte{})
 	f.Fuzz(func(t *testing.T, raw []byte, k string, v []byte) {
-		_ = Unfold(&corev1.Secret{Data: map[string][]byte{foldedKey: raw}})
-		if k == foldedKey {
-			return // not a data key the API server allows
+		_ = Unfold(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: foldMark + string(raw)}})
+		in := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{k: string(v)}, UID: types.UID(v),
+			OwnerReferences: []metav1.OwnerReference{{Name: k, UID: types.UID(v)}}}, Data: map[string][]byte{k: v}}
+		if !strings.HasPrefix(k, foldMark) {
+			in.GenerateName = k // the API server admits no generateName that starts with foldMark
 		}
-		in := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{k: string(v)}}, Data: map[string][]byte{k: v}}
+		want := in.DeepCopy()
 		Fold(in)
 		if err := Unfold(in); err != nil {
 			t.Fatal(err)
 		}
-		if in.Annotations[k] != string(v) || string(in.Data[k]) != string(v) {
-			t.Fatalf("%q: %q / %q after a round trip", k, in.Annotations[k], in.Data[k])
+		if in.Annotations[k] != string(v) || string(in.Data[k]) != string(v) || !reflect.DeepEqual(in.ObjectMeta, want.ObjectMeta) {
+			t.Fatalf("%q: %+v after a round trip, want %+v", k, in, want)
 		}
 	})
 }
