@@ -32,8 +32,41 @@ import (
 // Secrets under.
 const FieldManager = "tokensync"
 
-// TargetIndex is the field index of OAuthClientTokens by target Secret name.
+// TargetIndex is the field index of OAuthClientTokens by target Secret
+// name, for the objects whose target is not named after themselves
+// (TargetIndexValues). Claimants looks both kinds up.
 const TargetIndex = "spec.target.name"
+
+// TargetIndexValues is what TargetIndex holds for obj: the name of its
+// target Secret, unless that is obj's own name (the default, and most
+// objects), which Claimants finds by name instead. An index value unique
+// to one object costs its informer about 320 bytes (a set of one).
+func TargetIndexValues(obj *v1alpha1.OAuthClientToken) []string {
+	if name := obj.TargetName(); name != obj.Name {
+		return []string{name}
+	}
+	return nil
+}
+
+// Claimants returns the objects in namespace ns that name Secret name as
+// their target: those TargetIndex holds under name, and the object called
+// name when its target is its own name. c is the manager's cache (or any
+// reader with TargetIndex).
+func Claimants(ctx context.Context, c client.Reader, ns, name string) ([]v1alpha1.OAuthClientToken, error) {
+	var list v1alpha1.OAuthClientTokenList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{TargetIndex: name}); err != nil {
+		return nil, fmt.Errorf("listing OAuthClientTokens: %w", err)
+	}
+	self := v1alpha1.OAuthClientToken{}
+	switch err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &self); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading OAuthClientToken %s: %w", name, err)
+	case self.TargetName() == name:
+		list.Items = append(list.Items, self)
+	}
+	return list.Items, nil
+}
 
 // noSuchVersion is a resourceVersion no object ever has (etcd revisions
 // are int64). Applied with it, a server-side apply can only create: when
@@ -237,13 +270,13 @@ func (w *Writer) legacyCreated(ctx context.Context, key types.NamespacedName) bo
 // olderClaimant returns the oldest object other than obj, not being
 // deleted, that names obj's target Secret and is older than obj.
 func (w *Writer) olderClaimant(ctx context.Context, obj *v1alpha1.OAuthClientToken) (string, error) {
-	var peers v1alpha1.OAuthClientTokenList
-	if err := w.Client.List(ctx, &peers, client.InNamespace(obj.Namespace), client.MatchingFields{TargetIndex: obj.TargetName()}); err != nil {
-		return "", fmt.Errorf("listing OAuthClientTokens: %w", err)
+	peers, err := Claimants(ctx, w.Client, obj.Namespace, obj.TargetName())
+	if err != nil {
+		return "", err
 	}
 	var oldest *v1alpha1.OAuthClientToken
-	for i := range peers.Items {
-		p := &peers.Items[i]
+	for i := range peers {
+		p := &peers[i]
 		if p.UID == obj.UID || !p.DeletionTimestamp.IsZero() || !olderThan(p, obj) {
 			continue
 		}

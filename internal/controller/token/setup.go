@@ -55,11 +55,14 @@ func CacheOptions(opts cache.Options) cache.Options {
 // namespace, so, on a cache, they are registered without the
 // all-namespaces copy of each value that controller-runtime's IndexField
 // adds (a set per object and value, which the target index, whose values
-// are unique, would pay for every object). The provider index is looked
-// up across namespaces for ClusterOAuthProviders and keeps both.
+// are unique, would pay for every object). The target index holds only
+// the objects whose target is not named after themselves
+// (secrets.TargetIndexValues; secrets.Claimants finds the others by name).
+// The provider index is looked up across namespaces for
+// ClusterOAuthProviders and keeps both.
 func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 	target := func(o client.Object) []string {
-		return []string{o.(*v1alpha1.OAuthClientToken).TargetName()}
+		return secrets.TargetIndexValues(o.(*v1alpha1.OAuthClientToken))
 	}
 	depends := func(o client.Object) []string {
 		var out []string
@@ -169,14 +172,14 @@ func (r *Reconciler) enqueuePeers(ctx context.Context, q workqueue.TypedRateLimi
 		names = append(names, n)
 	}
 	for _, name := range names {
-		var list v1alpha1.OAuthClientTokenList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.Namespace), client.MatchingFields{secrets.TargetIndex: name}); err != nil {
+		peers, err := secrets.Claimants(ctx, r.Client, o.Namespace, name)
+		if err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens that name a released Secret", "secret", name)
 			continue
 		}
-		for i := range list.Items {
-			if list.Items[i].UID != o.UID {
-				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		for i := range peers {
+			if peers[i].UID != o.UID {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&peers[i])})
 			}
 		}
 	}
@@ -188,19 +191,21 @@ func (r *Reconciler) enqueuePeers(ctx context.Context, q workqueue.TypedRateLimi
 // repaired, a Secret created for creationPolicy Merge is filled, and the
 // objects waiting for a Secret another one let go of try again.
 func (r *Reconciler) tokensFor(ctx context.Context, kind string, key types.NamespacedName) []reconcile.Request {
-	fields := []client.MatchingFields{{DependsIndex: kind + "/" + key.Name}}
-	if kind == "Secret" {
-		fields = append(fields, client.MatchingFields{secrets.TargetIndex: key.Name})
-	}
 	var reqs []reconcile.Request
-	for _, f := range fields {
-		var list v1alpha1.OAuthClientTokenList
-		if err := r.Client.List(ctx, &list, client.InNamespace(key.Namespace), f); err != nil {
+	var list v1alpha1.OAuthClientTokenList
+	if err := r.Client.List(ctx, &list, client.InNamespace(key.Namespace), client.MatchingFields{DependsIndex: kind + "/" + key.Name}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens for an event", "kind", kind, "name", key.Name)
+	}
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	if kind == "Secret" {
+		targets, err := secrets.Claimants(ctx, r.Client, key.Namespace, key.Name)
+		if err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing OAuthClientTokens for an event", "kind", kind, "name", key.Name)
-			continue
 		}
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		for i := range targets {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&targets[i])})
 		}
 	}
 	if kind == "Secret" || kind == "ConfigMap" {
