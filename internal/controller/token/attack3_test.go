@@ -175,6 +175,9 @@ func TestAttack3_SlimLosesNothing(t *testing.T) {
 			if s.Data == nil && len(w.Data) == 0 {
 				s.Data = w.Data
 			}
+			if s.OwnerReferences == nil && len(w.OwnerReferences) == 0 {
+				s.OwnerReferences = w.OwnerReferences
+			}
 			for k, v := range w.Data {
 				if len(v) == 0 && len(s.Data[k]) == 0 {
 					if _, ok := s.Data[k]; ok {
