@@ -53,9 +53,21 @@ func TargetIndexValues(obj *v1alpha1.OAuthClientToken) []string {
 // name when its target is its own name. c is the manager's cache (or any
 // reader with TargetIndex).
 func Claimants(ctx context.Context, c client.Reader, ns, name string) ([]v1alpha1.OAuthClientToken, error) {
+	return claimants(ctx, c, ns, name, nil)
+}
+
+// claimants is Claimants, with the object called name taken to be known
+// (not read) when it is known.
+func claimants(ctx context.Context, c client.Reader, ns, name string, known *v1alpha1.OAuthClientToken) ([]v1alpha1.OAuthClientToken, error) {
 	var list v1alpha1.OAuthClientTokenList
 	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{TargetIndex: name}); err != nil {
 		return nil, fmt.Errorf("listing OAuthClientTokens: %w", err)
+	}
+	if known != nil && known.Namespace == ns && known.Name == name {
+		if known.TargetName() == name {
+			list.Items = append(list.Items, *known)
+		}
+		return list.Items, nil
 	}
 	self := v1alpha1.OAuthClientToken{}
 	switch err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &self); {
@@ -270,7 +282,8 @@ func (w *Writer) legacyCreated(ctx context.Context, key types.NamespacedName) bo
 // olderClaimant returns the oldest object other than obj, not being
 // deleted, that names obj's target Secret and is older than obj.
 func (w *Writer) olderClaimant(ctx context.Context, obj *v1alpha1.OAuthClientToken) (string, error) {
-	peers, err := Claimants(ctx, w.Client, obj.Namespace, obj.TargetName())
+	// When obj's target is its own name, the object of that name is obj.
+	peers, err := claimants(ctx, w.Client, obj.Namespace, obj.TargetName(), obj)
 	if err != nil {
 		return "", err
 	}

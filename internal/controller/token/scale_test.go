@@ -41,22 +41,31 @@ type controllerRun struct {
 	ns         string
 	r          *Reconciler
 	x          *index.Index
-	reconciles atomic.Int32 // OAuthClientToken reads by the reconciler: one per reconcile
+	reconciles atomic.Int32 // reconciles: each one's first read of its OAuthClientToken
 	writes     atomic.Int32
 	reads      *countingReader // API server reads (the reconciler's APIReader)
 	stop       func()
 }
 
 // observedClient counts writes (countingClient) and reconciles: each
-// reconcile starts with one Get of its OAuthClientToken.
+// reconcile starts with a Get of its OAuthClientToken, made with the
+// reconcile's ID in its context.
 type observedClient struct {
 	*countingClient
 	gets *atomic.Int32
+	seen sync.Map // reconcile IDs counted
 }
 
 func (c *observedClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if _, ok := obj.(*v1alpha1.OAuthClientToken); ok {
-		c.gets.Add(1)
+		// A reconcile reads its object first; event handlers (which find
+		// the objects of a Secret by name, secrets.Claimants) and later
+		// reads of the same reconcile are not reconciles.
+		if id := crcontroller.ReconcileIDFromContext(ctx); id != "" {
+			if _, seen := c.seen.LoadOrStore(id, true); !seen {
+				c.gets.Add(1)
+			}
+		}
 	}
 	return c.countingClient.Get(ctx, key, obj, opts...)
 }
