@@ -27,8 +27,16 @@ import (
 
 // foldMark starts a fold in a Secret's generateName. The API server admits
 // only a DNS subdomain prefix there, so no Secret read from it starts
-// with a NUL byte.
+// with a NUL byte (TestAttack7_APIRejectsNULGenerateName). Should one ever
+// be admitted, it still could not pass for a fold: every Secret read from
+// the API server has a UID, and a folded one has none (folded).
 const foldMark = "\x00"
+
+// folded reports whether s holds a fold: its generateName starts with
+// foldMark and it has no UID.
+func folded(s *corev1.Secret) bool {
+	return s.UID == "" && strings.HasPrefix(s.GenerateName, foldMark)
+}
 
 // foldedKeys are the keys a fold spells as one byte: the byte is the
 // index plus one (0: the key follows, spelled out). Append only: a code
@@ -66,8 +74,7 @@ const (
 // Secret with none of them, or one already folded, is left as it is; so
 // is one whose owner references do not encode.
 func Fold(s *corev1.Secret) {
-	if strings.HasPrefix(s.GenerateName, foldMark) ||
-		len(s.Annotations)+len(s.Data)+len(s.OwnerReferences) == 0 && s.UID == "" && s.GenerateName == "" {
+	if folded(s) || len(s.Annotations)+len(s.Data)+len(s.OwnerReferences) == 0 && s.UID == "" && s.GenerateName == "" {
 		return
 	}
 	refs := make([][]byte, len(s.OwnerReferences))
@@ -78,7 +85,13 @@ func Fold(s *corev1.Secret) {
 		}
 		refs[i] = b
 	}
-	size := len(foldMark) + foldedSize("", len(s.GenerateName)) + foldedSize("", len(s.UID))
+	size := len(foldMark)
+	if s.GenerateName != "" {
+		size += foldedSize("", len(s.GenerateName))
+	}
+	if s.UID != "" {
+		size += foldedSize("", len(s.UID))
+	}
 	for k, v := range s.Annotations {
 		size += foldedSize(k, len(v))
 	}
@@ -148,10 +161,10 @@ var errFolded = errors.New("malformed folded Secret")
 // write can cause) s has no annotations, data, UID or owner references:
 // it reads as a Secret tokensync knows nothing of.
 func Unfold(s *corev1.Secret) error {
-	f, ok := strings.CutPrefix(s.GenerateName, foldMark)
-	if !ok {
+	if !folded(s) {
 		return nil
 	}
+	f := s.GenerateName[len(foldMark):]
 	s.GenerateName = ""
 	// A first pass checks the fold and counts its entries, so that each
 	// map and slice is made once at its size.

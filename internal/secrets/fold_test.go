@@ -126,7 +126,7 @@ func TestUnfoldRefusesWhatFoldDidNotWrite(t *testing.T) {
 		"owner ref not protobuf": {foldedOwnerRef, 0, 0, 2, 0xff, 0xff},
 		"endless varint":         {foldedData, 1, 0x80, 0x80, 0x80},
 	} {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: foldMark + string(b), UID: "u", Annotations: map[string]string{"a": "b"},
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: foldMark + string(b), Annotations: map[string]string{"a": "b"},
 			OwnerReferences: []metav1.OwnerReference{{Name: "x"}}}, Data: map[string][]byte{"k": nil}}
 		if err := Unfold(s); err == nil {
 			t.Errorf("%s: no error", name)
@@ -134,6 +134,29 @@ func TestUnfoldRefusesWhatFoldDidNotWrite(t *testing.T) {
 		if s.Annotations != nil || s.Data != nil || s.OwnerReferences != nil || s.UID != "" || s.GenerateName != "" {
 			t.Errorf("%s: left %+v", name, s)
 		}
+	}
+}
+
+// TestASecretWithAUIDIsNeverAFold: a Secret read from the API server has a
+// UID and a folded one has none, so a generateName that starts like a
+// fold (which the API server does not admit today) on a Secret with a UID
+// is folded as any other value, and never unfolded.
+func TestASecretWithAUIDIsNeverAFold(t *testing.T) {
+	forged := foldable()
+	Fold(forged)
+	fold := forged.GenerateName
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", UID: "u", GenerateName: fold,
+		Annotations: map[string]string{v1alpha1.OwnerAnnotation: "someone"}}}
+	want := s.DeepCopy()
+	if err := Unfold(s); err != nil || !reflect.DeepEqual(s, want) {
+		t.Fatalf("a Secret with a UID was unfolded: %v, %+v", err, s)
+	}
+	Fold(s)
+	if s.UID != "" || s.Annotations != nil || s.GenerateName == fold {
+		t.Fatalf("a Secret with a UID and a fold-like generateName was taken for a fold: %+v", s)
+	}
+	if err := Unfold(s); err != nil || !reflect.DeepEqual(s, want) {
+		t.Fatalf("round trip: %v, %+v, want %+v", err, s, want)
 	}
 }
 

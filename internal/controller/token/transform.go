@@ -19,8 +19,8 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // kubectl apply), and shares one copy of the strings that repeat from one
 // object to the next (intern.Shared): namespaces, labels, annotation keys,
 // Secret types, condition types and reasons, token URLs. A Secret's
-// annotations and data are not shared but folded into one allocation
-// (secrets.Fold).
+// annotations, data, UID and owner references are not shared but folded
+// into one allocation (secrets.Fold).
 func slimObject(in any) (any, error) {
 	return slimWith(intern.Shared, in), nil
 }
@@ -52,8 +52,9 @@ func slimWith(t *intern.Table, in any) any {
 	}
 	switch x := in.(type) {
 	case *corev1.Secret:
-		// Annotations and data folded into one allocation: read, the one
-		// reader of cached Secrets, unfolds them (secrets.Fold).
+		// Annotations, data, UID and owner references folded into one
+		// allocation: read, the one reader of cached Secrets, unfolds them
+		// (secrets.Fold).
 		secrets.Fold(x)
 		x.Type = corev1.SecretType(t.String(string(x.Type)))
 	case *v1alpha1.OAuthClientToken:
