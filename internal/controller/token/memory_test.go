@@ -88,19 +88,26 @@ func TestTargetIndexHoldsOnlyRenamedTargets(t *testing.T) {
 		t.Errorf("the target index holds %v, want %v", held, want)
 	}
 	for secret, want := range map[string][]string{"a": {"a", "c"}, "b": {"b"}, "other": {"d"}, "c": nil, "d": nil, "none": nil} {
-		got, err := secrets.Claimants(h.ctx, mgrClient, h.ns, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, o := range got {
-			names = append(names, o.Name)
-		}
-		slices.Sort(names)
-		if !slices.Equal(names, want) {
+		if names := claimantNames(t, h, secret); !slices.Equal(names, want) {
 			t.Errorf("Claimants of Secret %s = %v, want %v", secret, names, want)
 		}
 	}
+}
+
+// claimantNames is secrets.Claimants of Secret name in h's namespace, as
+// sorted names.
+func claimantNames(t *testing.T, h *harness, name string) []string {
+	t.Helper()
+	items, err := secrets.Claimants(h.ctx, mgrClient, h.ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range items {
+		out = append(out, o.Name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func sameString(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
