@@ -18,7 +18,8 @@ import (
 // of Status, Header and Body (or BodySize bytes of it).
 type Fault struct {
 	// Delay is how long to wait (real time) before answering. When the
-	// request's context ends first (the client gave up), nothing is sent.
+	// request's context ends first (the client gave up), nothing is sent:
+	// the response is aborted.
 	Delay time.Duration
 	// Reset hijacks the connection and closes it without answering (an
 	// abrupt TCP close: RST where the platform allows SO_LINGER 0). Over
@@ -158,7 +159,8 @@ func (f *FaultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// What was read is handed on to the Server for a pass-through.
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		return
+		// Abort: returning would have net/http send an empty 200.
+		panic(http.ErrAbortHandler)
 	}
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 	if fault.Delay > 0 {
@@ -167,7 +169,12 @@ func (f *FaultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			// Nothing is sent: abort the response rather than return,
+			// which would have net/http answer 200 with an empty body to
+			// a client that is still there (the context also ends when
+			// the connection does, and a client's next request on it can
+			// see that answer).
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if fault.Reset {
