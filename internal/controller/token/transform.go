@@ -33,12 +33,15 @@ func slimWith(t *intern.Table, in any) any {
 	if o.GetManagedFields() != nil {
 		o.SetManagedFields(nil)
 	}
+	// A Secret's annotations and owner references go into its fold
+	// (below): sharing their strings first would be work for nothing.
+	_, secret := in.(*corev1.Secret)
 	a := o.GetAnnotations()
 	if a != nil {
 		if _, ok := a[lastApplied]; ok {
 			delete(a, lastApplied)
 		}
-		if _, secret := in.(*corev1.Secret); !secret {
+		if !secret {
 			o.SetAnnotations(t.Map(a, false))
 		}
 	}
@@ -46,9 +49,11 @@ func slimWith(t *intern.Table, in any) any {
 	if l := o.GetLabels(); l != nil {
 		o.SetLabels(t.SharedMap(l))
 	}
-	refs := o.GetOwnerReferences()
-	for i := range refs {
-		refs[i].APIVersion, refs[i].Kind = t.String(refs[i].APIVersion), t.String(refs[i].Kind)
+	if !secret {
+		refs := o.GetOwnerReferences()
+		for i := range refs {
+			refs[i].APIVersion, refs[i].Kind = t.String(refs[i].APIVersion), t.String(refs[i].Kind)
+		}
 	}
 	switch x := in.(type) {
 	case *corev1.Secret:
