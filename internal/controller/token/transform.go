@@ -1,6 +1,8 @@
 package token
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -13,10 +15,18 @@ import (
 // object in; the reconciler never reads it.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
+// ownAnnotations is the prefix of the annotations tokensync reads on an
+// OAuthClientToken (oauth.tokensync.io/refresh-requested-at); a cached
+// OAuthClientToken keeps no other.
+const ownAnnotations = "oauth.tokensync.io/"
+
 // slimObject is the manager cache's transform: it drops what the
 // reconciler never reads, managed fields and kubectl's last-applied copy
 // of the object (as large as the object itself for objects applied with
-// kubectl apply), and shares one copy of the strings that repeat from one
+// kubectl apply), an OAuthClientToken's annotations but tokensync's own
+// (Helm's, Argo CD's, a tenant's: a change to them is not a reason to
+// reconcile, and every write of an OAuthClientToken is a merge patch of
+// what changed, which leaves them as they are), and shares one copy of the strings that repeat from one
 // object to the next (intern.Shared): namespaces, labels, annotation keys,
 // Secret types, condition types and reasons, token URLs. A Secret's
 // annotations, data, UID and owner references are not shared but folded
@@ -40,6 +50,9 @@ func slimWith(t *intern.Table, in any) any {
 	if a != nil {
 		if _, ok := a[lastApplied]; ok {
 			delete(a, lastApplied)
+		}
+		if _, ok := in.(*v1alpha1.OAuthClientToken); ok {
+			a = own(a)
 		}
 		if !secret {
 			o.SetAnnotations(t.Map(a, false))
@@ -80,4 +93,28 @@ func slimWith(t *intern.Table, in any) any {
 		}
 	}
 	return in
+}
+
+// own returns a's oauth.tokensync.io/ annotations: a itself when it has no
+// other, nil when it has none.
+func own(a map[string]string) map[string]string {
+	n := 0
+	for k := range a {
+		if strings.HasPrefix(k, ownAnnotations) {
+			n++
+		}
+	}
+	switch n {
+	case len(a):
+		return a
+	case 0:
+		return nil
+	}
+	out := make(map[string]string, n)
+	for k, v := range a {
+		if strings.HasPrefix(k, ownAnnotations) {
+			out[k] = v
+		}
+	}
+	return out
 }

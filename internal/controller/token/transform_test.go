@@ -10,13 +10,15 @@ import (
 	"github.com/tokensync/tokensync/internal/secrets"
 )
 
-// TestSlimObject: the cache keeps no managed fields and no last-applied
-// copy, and every other field as it was.
+// TestSlimObject: the cache keeps no managed fields, no last-applied copy
+// and no annotation of an OAuthClientToken but tokensync's own, and every
+// other field as it was.
 func TestSlimObject(t *testing.T) {
 	o := &v1alpha1.OAuthClientToken{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: "team-a", Name: "tok",
-			Annotations:   map[string]string{lastApplied: `{"big":"copy"}`, "example.com/note": "x"},
+			Annotations: map[string]string{lastApplied: `{"big":"copy"}`, "example.com/note": "x", "meta.helm.sh/release-name": "r",
+				v1alpha1.RefreshRequestedAnnotation: "2026-12-03T00:00:00Z"},
 			Labels:        map[string]string{"app": "payments"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 			Finalizers:    []string{Finalizer},
@@ -35,7 +37,15 @@ func TestSlimObject(t *testing.T) {
 	if _, ok := o.Annotations[lastApplied]; ok {
 		t.Error("the last-applied copy was kept")
 	}
-	if o.Annotations["example.com/note"] != "x" || o.Labels["app"] != "payments" || o.Finalizers[0] != Finalizer ||
+	if len(o.Annotations) != 1 || o.Annotations[v1alpha1.RefreshRequestedAnnotation] != "2026-12-03T00:00:00Z" {
+		t.Errorf("annotations = %v, want only %s", o.Annotations, v1alpha1.RefreshRequestedAnnotation)
+	}
+	o.Annotations = map[string]string{"example.com/note": "x"}
+	slimObject(o)
+	if o.Annotations != nil {
+		t.Errorf("annotations = %v, want none", o.Annotations)
+	}
+	if o.Labels["app"] != "payments" || o.Finalizers[0] != Finalizer ||
 		o.Spec.Provider.TokenURL != "https://auth.example.com/token" || o.Spec.CredentialsRef.Name != "creds" {
 		t.Errorf("a field changed: %+v", o)
 	}
