@@ -65,6 +65,8 @@ type options struct {
 	sharedProvider   bool
 	shardedListWatch bool
 	creationOnly     bool
+	memoryOnly       bool
+	cpuProfile       time.Duration
 }
 
 func main() {
@@ -87,6 +89,8 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory.")
 	flag.StringVar(&shards, "shards", "", "Comma-separated shard counts (e.g. 1,2,4): instead of the phases above, run for each N and count k managers with --shard-count=k over objects in N/4 namespaces, and report per shard the objects held, RSS, API list and watch bytes, time to all Ready and token requests.")
 	flag.BoolVar(&o.sharedProvider, "shared-provider", false, "Instead of the phases above, run for each N objects over N/4 namespaces that reference one ClusterOAuthProvider with tokenSharing Shared, and report the token requests for the first tokens and over the next lifetime (want 1 and 1).")
+	flag.DurationVar(&o.cpuProfile, "cpu-profile", 0, "With a duration (e.g. 30s): take CPU profiles of the API server and the manager for that long from the start of phase 1 (and of the API server in the baseline's run), saved in the work directory (use with -keep) as phase1-*.pb.gz.")
+	flag.BoolVar(&o.memoryOnly, "memory-only", false, "Run only phases 1, 3 and 4 (creation, restart, memory) and report their rows and the memory per token: about a third of the time of a full run.")
 	flag.BoolVar(&o.creationOnly, "creation-only", false, "Run only phase 1 (time to all Ready against the baseline, API requests per object) and report its rows.")
 	flag.BoolVar(&o.shardedListWatch, "sharded-list-watch", true, "With -shards: enable the API server's ShardedListAndWatch feature gate (false: the managers filter by themselves).")
 	flag.Parse()

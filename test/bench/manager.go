@@ -223,6 +223,18 @@ func (m *manager) reconciles() float64 {
 	return v
 }
 
+// reconcileResults says how many reconciles of OAuthClientTokens ended
+// how (success, requeue, requeue_after, error): a retry after a throttled
+// or failed attempt shows as an error or a requeue.
+func (m *manager) reconcileResults() string {
+	var parts []string
+	for _, res := range []string{"success", "requeue", "requeue_after", "error"} {
+		v, _ := m.metric("controller_runtime_reconcile_total", `controller="oauthclienttoken"`, `result="`+res+`"`)
+		parts = append(parts, fmt.Sprintf("%s %.0f", res, v))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // memory returns VmRSS and VmHWM (peak) of the process, in bytes.
 func (m *manager) memory() (rss, hwm int64, err error) {
 	st, err := m.procStatus()
