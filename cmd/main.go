@@ -298,8 +298,12 @@ func run(ctx context.Context, o options) error {
 	if sh.Sharded() {
 		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}
-	gc, from := gcPercent(os.Getenv)
-	setupLog.Info("starting manager", "gcPercent", gc, "gcPercentFrom", from)
+	gc, from := startGC(ctx, os.Getenv, gcTuneInterval)
+	if from == "default" {
+		setupLog.Info("starting manager", "gcPercent", gc, "gcPercentAtRest", restGCPercent, "gcPercentFrom", from)
+	} else {
+		setupLog.Info("starting manager", "gcPercent", gc, "gcPercentFrom", from)
+	}
 	return mgr.Start(ctx)
 }
 
