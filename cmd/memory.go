@@ -70,8 +70,11 @@ func heapStats() (allocated, live uint64) {
 
 // tuneGC sets the garbage collection target to gcTarget of each interval
 // (ticks) until ctx ends: busyGCPercent in a burst, restGCPercent at rest.
-// Run only when the manager chose the target (GOGC not set).
-func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated, live uint64), set func(int) int) {
+// On coming to rest it also calls release (debug.FreeOSMemory: one
+// collection, and what the burst left freed is returned to the system at
+// once rather than over minutes, as the runtime would). Run only when the
+// manager chose the target (GOGC not set).
+func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated, live uint64), set func(int) int, release func()) {
 	last, _ := read()
 	current := defaultGCPercent
 	for {
@@ -84,6 +87,9 @@ func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated,
 		if target := gcTarget(allocated-last, live); target != current {
 			set(target)
 			current = target
+			if target == restGCPercent {
+				release()
+			}
 		}
 		last = allocated
 	}
@@ -98,7 +104,7 @@ func startGC(ctx context.Context, getenv func(string) string, interval time.Dura
 		t := time.NewTicker(interval)
 		go func() {
 			defer t.Stop()
-			tuneGC(ctx, t.C, heapStats, debug.SetGCPercent)
+			tuneGC(ctx, t.C, heapStats, debug.SetGCPercent, debug.FreeOSMemory)
 		}()
 	}
 	return gc, from

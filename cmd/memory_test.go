@@ -54,7 +54,8 @@ func TestGCTarget(t *testing.T) {
 }
 
 // TestTuneGC: the target follows each interval's allocations, is set only
-// when it changes, and the tuner stops with its context.
+// when it changes, memory is released on coming to rest, and the tuner
+// stops with its context.
 func TestTuneGC(t *testing.T) {
 	const live = 100 << 20
 	// What the tuner reads, in order: at its start, then at each tick
@@ -77,16 +78,17 @@ func TestTuneGC(t *testing.T) {
 			v := reads[0]
 			reads = reads[1:]
 			return v, live
-		}, func(p int) int { set = append(set, p); return 0 })
+		}, func(p int) int { set = append(set, p); return 0 }, func() { set = append(set, 0) })
 	}()
 	for range 5 {
 		ticks <- time.Time{}
 	}
 	cancel()
 	<-done
-	want := []int{restGCPercent, busyGCPercent, restGCPercent}
+	// 0: memory released, on coming to rest only.
+	want := []int{restGCPercent, 0, busyGCPercent, restGCPercent, 0}
 	if !slices.Equal(set, want) {
-		t.Errorf("targets set: %v, want %v", set, want)
+		t.Errorf("targets set, memory released (0): %v, want %v", set, want)
 	}
 	if len(reads) != 0 {
 		t.Errorf("%d reads left, want every tick read once", len(reads))
