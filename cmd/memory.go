@@ -35,10 +35,15 @@ const (
 // garbage collection target in effect and where it came from.
 func gcPercent(getenv func(string) string) (int, string) {
 	if v := getenv("GOGC"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n, "GOGC"
+		// As the runtime reads it (readGOGC): "off", a 32-bit integer
+		// (negative is off), or else its default.
+		if v == "off" {
+			return -1, "GOGC"
 		}
-		return -1, "GOGC" // "off"
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+			return max(int(n), -1), "GOGC"
+		}
+		return 100, "GOGC"
 	}
 	debug.SetGCPercent(defaultGCPercent)
 	return defaultGCPercent, "default"
