@@ -10,20 +10,20 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tokensync/tokensync/test/testutil"
 )
 
-// Who the API server's audit log records: the manager's ServiceAccount and
-// the baseline's user. Everything else (the benchmark's own requests) is
+// Who the API server's audit log records: the manager's ServiceAccount, as
+// which the baseline also runs (on a control plane of its own). Everything else (the benchmark's own requests) is
 // left out, so that the log stays small and costs the API server little.
 const (
 	operatorNS   = "tokensync-system"
 	managerSA    = "tokensync-controller-manager"
-	managerUser  = "system:serviceaccount:" + operatorNS + ":" + managerSA
-	baselineUser = "bench-baseline"
+	managerUser = "system:serviceaccount:" + operatorNS + ":" + managerSA
 )
 
 const auditPolicy = `apiVersion: audit.k8s.io/v1
@@ -31,7 +31,7 @@ kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
 - level: Metadata
-  users: ["` + managerUser + `", "` + baselineUser + `"]
+  users: ["` + managerUser + `"]
 - level: None
 `
 
@@ -48,14 +48,13 @@ type cluster struct {
 	repoRoot string
 }
 
-// startCluster starts a control plane. withCRD installs the CRD only (the
-// baseline's cluster); the manager's cluster gets CRD and RBAC from
-// installManagerRBAC.
 // shardedListWatch enables the API server's sharded list and watch
 // (KEP-5866) on the control planes started.
 var shardedListWatch bool
 
-func startCluster(ctx context.Context, assets, repoRoot, dir string, withCRD bool) (*cluster, error) {
+// startCluster starts a control plane; installManager installs the CRD and
+// the manager's RBAC on it.
+func startCluster(ctx context.Context, assets, repoRoot, dir string) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -65,10 +64,6 @@ func startCluster(ctx context.Context, assets, repoRoot, dir string, withCRD boo
 	}
 	logPath := filepath.Join(dir, "audit.log")
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	if withCRD {
-		env.CRDDirectoryPaths = []string{filepath.Join(repoRoot, "config", "crd", "bases")}
-		env.ErrorIfCRDPathMissing = true
-	}
 	api := env.ControlPlane.GetAPIServer()
 	if shardedListWatch {
 		api.Configure().Append("feature-gates", "ShardedListAndWatch=true")
@@ -141,14 +136,23 @@ func (cl *cluster) installManager() (string, error) {
 	return path, os.WriteFile(path, kc, 0o600)
 }
 
-// baselineConfig returns a rest.Config for the baseline's own user, with
-// the manager's client-side limits.
+// baselineConfig returns a rest.Config for the baseline, with the
+// manager's client-side limits. It installs the manager's CRD and RBAC
+// (installManager) and authenticates as the manager's ServiceAccount, so
+// that the API server treats the baseline's requests as it treats the
+// manager's: the same authorization, and the same priority level of its
+// priority and fairness (a member of system:masters would be exempt from
+// both, and its requests never queued). The baseline's requests are
+// counted as managerUser's.
 func (cl *cluster) baselineConfig(qps float32, burst int) (*rest.Config, error) {
-	u, err := cl.env.AddUser(envtest.User{Name: baselineUser, Groups: []string{"system:masters"}}, nil)
+	kubeconfig, err := cl.installManager()
 	if err != nil {
 		return nil, err
 	}
-	cfg := rest.CopyConfig(u.Config())
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
 	cfg.QPS = qps
 	cfg.Burst = burst
 	cfg.UserAgent = "tokensync-baseline"

@@ -309,7 +309,8 @@ func (m *manager) settledMemory(ctx context.Context) (rss, live int64, err error
 	if rss, err = m.settledRSS(ctx); err != nil {
 		return 0, 0, err
 	}
-	logf("manager memory: settled RSS %s before a garbage collection, %s after it", mib(burst), mib(rss))
+	gogc, _ := m.metric("go_gc_gogc_percent")
+	logf("manager memory: settled RSS %s before a garbage collection, %s after it (GOGC %.0f)", mib(burst), mib(rss), gogc)
 	return rss, live, err
 }
 

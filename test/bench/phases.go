@@ -89,11 +89,15 @@ func runSize(ctx context.Context, o options, s settings, n int) (*result, error)
 
 func runBaseline(ctx context.Context, o options, s settings, r *result, dir string) error {
 	logf("N=%d: baseline: starting a control plane", r.n)
-	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir, true)
+	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir)
 	if err != nil {
 		return err
 	}
 	defer cl.stop()
+	cfg, err := cl.baselineConfig(float32(s.qps), s.burst)
+	if err != nil {
+		return err
+	}
 	// The tracker's watch ends before the control plane stops.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -106,10 +110,6 @@ func runBaseline(ctx context.Context, o options, s settings, r *result, dir stri
 		return err
 	}
 	tr, err := startTracker(ctx, cl.admin)
-	if err != nil {
-		return err
-	}
-	cfg, err := cl.baselineConfig(float32(s.qps), s.burst)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func runBaseline(ctx context.Context, o options, s settings, r *result, dir stri
 	if err := b.finish(); err != nil {
 		return err
 	}
-	if r.baselineAPI, err = cl.audit.count(baselineUser, t0, time.Now().Add(time.Second)); err != nil {
+	if r.baselineAPI, err = cl.audit.count(managerUser, t0, time.Now().Add(time.Second)); err != nil {
 		return err
 	}
 	logf("N=%d: baseline: all Ready in %s (%d API requests); stopping the control plane", r.n, r.baselineTime.Round(time.Millisecond), r.baselineAPI.total)
@@ -148,7 +148,7 @@ func runBaseline(ctx context.Context, o options, s settings, r *result, dir stri
 
 func runManager(ctx context.Context, o options, s settings, r *result, dir string) error {
 	logf("N=%d: manager: starting a control plane", r.n)
-	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir, false)
+	cl, err := startCluster(ctx, o.assets, o.repoRoot, dir)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func shardNamespaces(n int) int { return max(10, n/4) }
 // lifetime seconds, and the namespaces of group "bench", with their
 // credentials, spread over the given number. stop undoes it all.
 func startSpread(ctx context.Context, o options, dir string, namespaces, lifetime int) (cl *cluster, kubeconfig string, ep *endpoint, stop func(), err error) {
-	if cl, err = startCluster(ctx, o.assets, o.repoRoot, dir, false); err != nil {
+	if cl, err = startCluster(ctx, o.assets, o.repoRoot, dir); err != nil {
 		return nil, "", nil, nil, err
 	}
 	stops := []func(){cl.stop}
