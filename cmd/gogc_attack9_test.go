@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // runtimeGOGC is the garbage collection target the Go runtime itself is
@@ -66,7 +68,7 @@ func TestStartGCLeavesAnySetGOGC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, v := range []string{"off", "OFF", "100", "-1", "0", "abc", " 50", "3000000000"} {
-		if _, from := startGC(ctx, func(k string) string { return map[string]string{"GOGC": v}[k] }, time.Millisecond); from != "GOGC" {
+		if _, from := startGC(ctx, func(k string) string { return map[string]string{"GOGC": v}[k] }, time.Millisecond, logr.Discard()); from != "GOGC" {
 			t.Errorf("GOGC=%q: from %s, want GOGC", v, from)
 		}
 	}

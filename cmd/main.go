@@ -298,7 +298,7 @@ func run(ctx context.Context, o options) error {
 	if sh.Sharded() {
 		setupLog.Info("running one shard of the namespaces (--shard-index, --shard-count)", "shard", sh.String(), "selector", sh.Selector(), "lease", leaderElectionID(sh))
 	}
-	gc, from := startGC(ctx, os.Getenv, gcTuneInterval)
+	gc, from := startGC(ctx, os.Getenv, gcTuneInterval, setupLog)
 	if from == "default" {
 		setupLog.Info("starting manager", "gcPercent", gc, "gcPercentAtRest", restGCPercent, "gcPercentFrom", from)
 	} else {

@@ -6,6 +6,8 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // The manager's garbage collection targets when GOGC is not set. The
@@ -79,7 +81,7 @@ func heapStats() (allocated, live uint64) {
 // collection, and what the burst left freed is returned to the system at
 // once rather than over minutes, as the runtime would). Run only when the
 // manager chose the target (GOGC not set).
-func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated, live uint64), set func(int) int, release func()) {
+func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated, live uint64), set func(int) int, release func(), log logr.Logger) {
 	last, _ := read()
 	current := defaultGCPercent
 	for {
@@ -92,6 +94,7 @@ func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated,
 		if target := gcTarget(allocated-last, live); target != current {
 			set(target)
 			current = target
+			log.V(1).Info("garbage collection target", "gcPercent", target, "allocatedBytes", allocated-last, "liveHeapBytes", live, "interval", gcTuneInterval)
 			if target == restGCPercent {
 				release()
 			}
@@ -103,13 +106,13 @@ func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated,
 // startGC applies the garbage collection target (gcPercent) and, when the
 // manager chose it, tunes it every interval until ctx ends (tuneGC). It
 // returns the target at start and where it came from.
-func startGC(ctx context.Context, getenv func(string) string, interval time.Duration) (int, string) {
+func startGC(ctx context.Context, getenv func(string) string, interval time.Duration, log logr.Logger) (int, string) {
 	gc, from := gcPercent(getenv)
 	if from == "default" {
 		t := time.NewTicker(interval)
 		go func() {
 			defer t.Stop()
-			tuneGC(ctx, t.C, heapStats, debug.SetGCPercent, debug.FreeOSMemory)
+			tuneGC(ctx, t.C, heapStats, debug.SetGCPercent, debug.FreeOSMemory, log)
 		}()
 	}
 	return gc, from

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // TestGCPercentDefault: without GOGC the manager collects at 50% heap
@@ -78,7 +80,7 @@ func TestTuneGC(t *testing.T) {
 			v := reads[0]
 			reads = reads[1:]
 			return v, live
-		}, func(p int) int { set = append(set, p); return 0 }, func() { set = append(set, 0) })
+		}, func(p int) int { set = append(set, p); return 0 }, func() { set = append(set, 0) }, logr.Discard())
 	}()
 	for range 5 {
 		ticks <- time.Time{}
@@ -107,7 +109,7 @@ func TestStartGC(t *testing.T) {
 		return int64(s[0].Value.Uint64())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if n, from := startGC(ctx, func(string) string { return "" }, 20*time.Millisecond); n != busyGCPercent || from != "default" {
+	if n, from := startGC(ctx, func(string) string { return "" }, 20*time.Millisecond, logr.Discard()); n != busyGCPercent || from != "default" {
 		t.Fatalf("startGC() = %d from %s, want %d from default", n, from, busyGCPercent)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -123,7 +125,7 @@ func TestStartGC(t *testing.T) {
 	debug.SetGCPercent(100)
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	if n, from := startGC(ctx, func(k string) string { return map[string]string{"GOGC": "100"}[k] }, 20*time.Millisecond); n != 100 || from != "GOGC" {
+	if n, from := startGC(ctx, func(k string) string { return map[string]string{"GOGC": "100"}[k] }, 20*time.Millisecond, logr.Discard()); n != 100 || from != "GOGC" {
 		t.Fatalf("with GOGC=100: %d from %s", n, from)
 	}
 	time.Sleep(200 * time.Millisecond)
