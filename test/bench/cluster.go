@@ -18,11 +18,12 @@ import (
 )
 
 // Who the API server's audit log records: the manager's ServiceAccount, as
-// which the baseline also runs (on a control plane of its own). Everything else (the benchmark's own requests) is
-// left out, so that the log stays small and costs the API server little.
+// which the baseline also runs (on a control plane of its own). Everything
+// else (the benchmark's own requests) is left out, so that the log stays
+// small and costs the API server little.
 const (
-	operatorNS   = "tokensync-system"
-	managerSA    = "tokensync-controller-manager"
+	operatorNS  = "tokensync-system"
+	managerSA   = "tokensync-controller-manager"
 	managerUser = "system:serviceaccount:" + operatorNS + ":" + managerSA
 )
 
