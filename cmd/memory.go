@@ -94,7 +94,7 @@ func tuneGC(ctx context.Context, ticks <-chan time.Time, read func() (allocated,
 		if target := gcTarget(allocated-last, live); target != current {
 			set(target)
 			current = target
-			log.V(1).Info("garbage collection target", "gcPercent", target, "allocatedBytes", allocated-last, "liveHeapBytes", live, "interval", gcTuneInterval)
+			log.V(1).Info("garbage collection target", "gcPercent", target, "allocatedBytesSinceLastLook", allocated-last, "liveHeapBytes", live)
 			if target == restGCPercent {
 				release()
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"testing"
 	"time"
@@ -103,19 +102,14 @@ func TestTuneGC(t *testing.T) {
 func TestStartGC(t *testing.T) {
 	prev := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prev)
-	gogc := func() int64 {
-		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-		metrics.Read(s)
-		return int64(s[0].Value.Uint64())
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if n, from := startGC(ctx, func(string) string { return "" }, 20*time.Millisecond, logr.Discard()); n != busyGCPercent || from != "default" {
 		t.Fatalf("startGC() = %d from %s, want %d from default", n, from, busyGCPercent)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for gogc() != restGCPercent {
+	for runtimeGOGC() != restGCPercent {
 		if time.Now().After(deadline) {
-			t.Fatalf("GOGC is %d after 10 s idle, want %d", gogc(), restGCPercent)
+			t.Fatalf("GOGC is %d after 10 s idle, want %d", runtimeGOGC(), restGCPercent)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -129,7 +123,7 @@ func TestStartGC(t *testing.T) {
 		t.Fatalf("with GOGC=100: %d from %s", n, from)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if got := gogc(); got != 100 {
+	if got := runtimeGOGC(); got != 100 {
 		t.Errorf("with GOGC set the target became %d", got)
 	}
 }

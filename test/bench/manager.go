@@ -371,12 +371,24 @@ var heapProfiles atomic.Int64
 // saveHeapProfile saves the manager's heap profile, as of its last
 // collection, to <log name>-heap-<k>.pb.gz for go tool pprof.
 func (m *manager) saveHeapProfile() error {
-	resp, err := http.Get(m.pprofURL + "/heap")
+	path := fmt.Sprintf("%s-heap-%d.pb.gz", m.profiles, heapProfiles.Add(1))
+	if err := download(m.pprofURL+"/heap", path); err != nil {
+		return err
+	}
+	logf("manager memory: heap profile in %s", path)
+	return nil
+}
+
+// download saves what a GET of url answers with 200 OK to path.
+func download(url, path string) error {
+	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	path := fmt.Sprintf("%s-heap-%d.pb.gz", m.profiles, heapProfiles.Add(1))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -385,7 +397,6 @@ func (m *manager) saveHeapProfile() error {
 		f.Close()
 		return err
 	}
-	logf("manager memory: heap profile in %s", path)
 	return f.Close()
 }
 

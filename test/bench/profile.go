@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,17 +39,12 @@ func cpuProfiles(ctx context.Context, admin *rest.Config, pprofURL string, d tim
 		n++
 		go func() {
 			defer func() { done <- struct{}{} }()
-			resp, err := http.Get(pprofURL + "/profile?seconds=" + secs)
-			if err != nil {
-				saveProfile("", nil, err)
+			path := filepath.Join(dir, prefix+"-manager.pb.gz")
+			if err := download(pprofURL+"/profile?seconds="+secs, path); err != nil {
+				logf("cpu profile: %v", err)
 				return
 			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("%s", resp.Status)
-			}
-			saveProfile(filepath.Join(dir, prefix+"-manager.pb.gz"), b, err)
+			logf("cpu profile in %s", path)
 		}()
 	}
 	return func() {

@@ -270,9 +270,9 @@ func wantCounts(t *testing.T, what string, got, want counts) {
 // per object: one reconcile, one token request, two writes (Secret, status)
 // and one API read (the credentials, which are never cached) per token
 // issued; no reconcile for an annotation it does not read, and no token,
-// write or read after a restart (a reconcile with nothing to do). The Secret watch drops the events
-// of the controller's own writes (else every write queues a second
-// reconcile); Secrets the index does not know are not asked for (the
+// write or read after a restart (a reconcile with nothing to do). The
+// Secret watch drops the events of the controller's own writes (else every
+// write queues a second reconcile); Secrets the index does not know are not asked for (the
 // target before the first write, the state Secret of an endpoint that
 // issues no refresh token); and the credentials are not read while the
 // index shows them unchanged since the token was issued.

@@ -26,11 +26,11 @@ const ownAnnotations = "oauth.tokensync.io/"
 // kubectl apply), an OAuthClientToken's annotations but tokensync's own
 // (Helm's, Argo CD's, a tenant's: a change to them is not a reason to
 // reconcile, and every write of an OAuthClientToken is a merge patch of
-// what changed, which leaves them as they are), and shares one copy of the strings that repeat from one
-// object to the next (intern.Shared): namespaces, labels, annotation keys,
-// Secret types, condition types and reasons, token URLs. A Secret's
-// annotations, data, UID and owner references are not shared but folded
-// into one allocation (secrets.Fold).
+// what changed, which leaves them as they are), and shares one copy of
+// the strings that repeat from one object to the next (intern.Shared):
+// namespaces, labels, annotation keys, Secret types, condition types and
+// reasons, token URLs. A Secret's annotations, data, UID and owner
+// references are not shared but folded into one allocation (secrets.Fold).
 func slimObject(in any) (any, error) {
 	return slimWith(intern.Shared, in), nil
 }
@@ -95,26 +95,20 @@ func slimWith(t *intern.Table, in any) any {
 	return in
 }
 
-// own returns a's oauth.tokensync.io/ annotations: a itself when it has no
-// other, nil when it has none.
+// own deletes from a every annotation but tokensync's own, in place (as
+// the transform deletes the last-applied copy; t.Map copies what is left),
+// and returns a, or nil when it deleted every one.
 func own(a map[string]string) map[string]string {
-	n := 0
+	if len(a) == 0 {
+		return a
+	}
 	for k := range a {
-		if strings.HasPrefix(k, ownAnnotations) {
-			n++
+		if !strings.HasPrefix(k, ownAnnotations) {
+			delete(a, k)
 		}
 	}
-	switch n {
-	case len(a):
-		return a
-	case 0:
+	if len(a) == 0 {
 		return nil
 	}
-	out := make(map[string]string, n)
-	for k, v := range a {
-		if strings.HasPrefix(k, ownAnnotations) {
-			out[k] = v
-		}
-	}
-	return out
+	return a
 }
