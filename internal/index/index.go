@@ -54,6 +54,8 @@ type Index struct {
 	// version: it cannot tell). It reads the informers' stores directly:
 	// the cache's own Get would copy each entry into a PartialObjectMetadata.
 	stored func(kind string, key types.NamespacedName) (rv string, exists bool)
+	// hubs hand each kind's events to the sources, by kind.
+	hubs map[string]*hub
 
 	mu sync.Mutex
 	// written holds, per Secret, the version the reconciler last wrote
@@ -103,7 +105,7 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	var mu sync.Mutex
 	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim,
 		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			inf := newInformer(lw, obj, resync, idx)
+			inf := withoutIndexers(newInformer)(lw, obj, resync, idx)
 			kind := obj.GetObjectKind().GroupVersionKind().Kind
 			mu.Lock()
 			informers[kind] = append(informers[kind], inf)
@@ -126,14 +128,32 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 			return nil, fmt.Errorf("creating the %s index: %w", t.Kind, err)
 		}
 	}
+	hubs := map[string]*hub{}
+	for _, t := range kinds {
+		h, err := newHub(informers[t.Kind])
+		if err != nil {
+			return nil, fmt.Errorf("watching the %s index: %w", t.Kind, err)
+		}
+		hubs[t.Kind] = h
+	}
 	stored := func(kind string, key types.NamespacedName) (string, bool) {
 		mu.Lock()
 		infs := informers[kind]
 		mu.Unlock()
 		return storedIn(infs, key)
 	}
-	return &Index{cache: c, stored: stored, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
+	return &Index{cache: c, stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
 		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
+}
+
+// withoutIndexers creates informers with newInformer, without the indexes
+// asked for (controller-runtime's namespace index): the index only looks
+// objects up by key, and the namespace index holds each key once more,
+// about 75 bytes per object.
+func withoutIndexers(newInformer func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer) func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer {
+	return func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, _ toolscache.Indexers) toolscache.SharedIndexInformer {
+		return newInformer(lw, obj, resync, toolscache.Indexers{})
+	}
 }
 
 // slim keeps only what the index needs of an object (an entry).
@@ -347,7 +367,7 @@ func (x *Index) sources(m Mapper, ownWrites bool) []source.Source {
 				enqueue(ctx, q, e.Object)
 			},
 		}
-		out = append(out, source.Kind[client.Object](x.cache, &metav1.PartialObjectMetadata{TypeMeta: t}, handler.TypedEventHandler[client.Object, reconcile.Request](h)))
+		out = append(out, &hubSource{hub: x.hubs[kind], kind: kind, h: h, joined: make(chan struct{})})
 	}
 	return out
 }
