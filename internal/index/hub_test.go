@@ -28,7 +28,7 @@ func (l *fakeLW) List(metav1.ListOptions) (runtime.Object, error) {
 	return &metav1.PartialObjectMetadataList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}, Items: l.items}, nil
 }
 func (l *fakeLW) Watch(metav1.ListOptions) (watch.Interface, error) { return l.w, nil }
-func (l *fakeLW) IsWatchListSemanticsUnSupported() bool            { return true }
+func (l *fakeLW) IsWatchListSemanticsUnSupported() bool             { return true }
 
 // countingInformer counts the handlers added to it.
 type countingInformer struct {
