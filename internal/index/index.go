@@ -99,13 +99,15 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	if newInformer == nil {
 		newInformer = toolscache.NewSharedIndexInformer
 	}
+	newInformer = withoutIndexers(newInformer)
 	// The informers the cache creates, by kind (one per namespace with
-	// Namespaces): lookups read their stores directly.
+	// Namespaces), all of them in this function: their hubs hand their
+	// events on, and lookups read their stores directly.
 	informers := map[string][]toolscache.SharedIndexInformer{}
 	var mu sync.Mutex
 	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim,
 		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			inf := withoutIndexers(newInformer)(lw, obj, resync, idx)
+			inf := newInformer(lw, obj, resync, idx)
 			kind := obj.GetObjectKind().GroupVersionKind().Kind
 			mu.Lock()
 			informers[kind] = append(informers[kind], inf)
@@ -137,10 +139,7 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 		hubs[t.Kind] = h
 	}
 	stored := func(kind string, key types.NamespacedName) (string, bool) {
-		mu.Lock()
-		infs := informers[kind]
-		mu.Unlock()
-		return storedIn(infs, key)
+		return storedIn(hubs[kind].infs, key)
 	}
 	return &Index{cache: c, stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
 		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
