@@ -80,6 +80,10 @@ func (h *harness) syncCache(objs ...client.Object) {
 			fresh := o.DeepCopyObject().(client.Object)
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), fresh); err != nil {
 				if apierrors.IsNotFound(err) {
+					// Deleted: gone from the manager's cache too.
+					if err := mgrClient.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopyObject().(client.Object)); !apierrors.IsNotFound(err) {
+						return false, nil
+					}
 					continue
 				}
 				return false, err

@@ -71,6 +71,7 @@ func (h *harness) deleteObject(name string) {
 	for range 3 {
 		err := k8sClient.Get(h.ctx, keyIn(h.ns, name), &v1alpha1.OAuthClientToken{})
 		if apierrors.IsNotFound(err) {
+			h.syncCache(o)
 			return
 		}
 		h.syncCache(h.get(name))
