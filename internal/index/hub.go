@@ -20,7 +20,10 @@ import (
 // not taken yet in a buffer that grows to the largest backlog and never
 // shrinks; at a start, every object of the kind is such a backlog (16
 // bytes each, per handler): a Secret index with three controllers kept
-// about 1.5 MiB for 20,000 Secrets it has nothing to do with.
+// about 1.5 MiB for 20,000 Secrets it has nothing to do with. Each
+// subscriber has a mailbox of its own instead, dropped whenever it is
+// empty, and its own goroutine to empty it: one controller's slow handler
+// delays no other's events.
 type hub struct {
 	infs []toolscache.SharedIndexInformer
 	// regs are the hub's handler registrations, one per informer.
@@ -30,11 +33,74 @@ type hub struct {
 	subs map[*subscriber]struct{}
 }
 
-// subscriber is a source's handler and queue.
+// subscriber is a source's handler and queue, and the events the hub has
+// given it that it has not handed on yet.
 type subscriber struct {
 	ctx context.Context
 	h   handler.TypedEventHandler[client.Object, reconcile.Request]
 	q   workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+	mu sync.Mutex
+	// pending are the events not handed on yet, in order.
+	pending []func()
+	// busy: a goroutine is handing pending on, or the replay of join is
+	// under way (which hands them on when it ends).
+	busy bool
+	// given and handed count the events given to the subscriber and
+	// handed on (or dropped, its controller gone).
+	given, handed uint64
+}
+
+// give queues f and, unless they are being handed on already, starts a
+// goroutine that hands the pending events on.
+func (s *subscriber) give(f func()) {
+	s.mu.Lock()
+	s.pending = append(s.pending, f)
+	s.given++
+	start := !s.busy
+	s.busy = true
+	s.mu.Unlock()
+	if start {
+		go s.drain()
+	}
+}
+
+// drain hands the pending events on until there are none, then lets the
+// buffer go.
+func (s *subscriber) drain() {
+	for {
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		if len(batch) == 0 {
+			s.busy = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for _, f := range batch {
+			if s.ctx.Err() == nil {
+				f()
+			}
+		}
+		s.mu.Lock()
+		s.handed += uint64(len(batch))
+		s.mu.Unlock()
+	}
+}
+
+// caughtUp reports whether the subscriber has handed on every event given
+// to it up to when mark was taken.
+func (s *subscriber) caughtUp(mark uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handed >= mark
+}
+
+func (s *subscriber) mark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.given
 }
 
 func newHub(infs []toolscache.SharedIndexInformer) (*hub, error) {
@@ -49,11 +115,13 @@ func newHub(infs []toolscache.SharedIndexInformer) (*hub, error) {
 	return h, nil
 }
 
-func (h *hub) each(f func(*subscriber)) {
+// each gives every subscriber the event f makes for it; no lock is held
+// while a handler runs.
+func (h *hub) each(f func(*subscriber) func()) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.subs {
-		f(s)
+		s.give(f(s))
 	}
 }
 
@@ -62,8 +130,10 @@ func (h *hub) OnAdd(obj any, initial bool) {
 	if !ok {
 		return
 	}
-	h.each(func(s *subscriber) {
-		s.h.Create(s.ctx, event.TypedCreateEvent[client.Object]{Object: o, IsInInitialList: initial}, s.q)
+	h.each(func(s *subscriber) func() {
+		return func() {
+			s.h.Create(s.ctx, event.TypedCreateEvent[client.Object]{Object: o, IsInInitialList: initial}, s.q)
+		}
 	})
 }
 
@@ -73,8 +143,10 @@ func (h *hub) OnUpdate(oldObj, newObj any) {
 	if !ok1 || !ok2 {
 		return
 	}
-	h.each(func(s *subscriber) {
-		s.h.Update(s.ctx, event.TypedUpdateEvent[client.Object]{ObjectOld: o, ObjectNew: n}, s.q)
+	h.each(func(s *subscriber) func() {
+		return func() {
+			s.h.Update(s.ctx, event.TypedUpdateEvent[client.Object]{ObjectOld: o, ObjectNew: n}, s.q)
+		}
 	})
 }
 
@@ -89,15 +161,22 @@ func (h *hub) OnDelete(obj any) {
 		return
 	}
 	e.Object = o
-	h.each(func(s *subscriber) { s.h.Delete(s.ctx, e, s.q) })
+	h.each(func(s *subscriber) func() {
+		return func() { s.h.Delete(s.ctx, e, s.q) }
+	})
 }
 
 // join adds s, then hands it, as creates, what the informers hold: every
 // event after it joined reaches it through the hub, and every one before
 // is in the stores (an informer updates its store before it hands an event
-// on). Some objects may so reach it twice, which queues one reconcile. It
-// leaves when ctx ends.
+// on). The events the hub gives it during the replay wait in its mailbox
+// until the replay ends, so a delete that comes while the replay runs
+// reaches it after the replayed create, never before. Some objects may so
+// reach it twice, which queues one reconcile. It leaves when ctx ends.
 func (h *hub) join(s *subscriber) {
+	s.mu.Lock()
+	s.busy = true
+	s.mu.Unlock()
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -109,11 +188,15 @@ func (h *hub) join(s *subscriber) {
 	}()
 	for _, inf := range h.infs {
 		for _, obj := range inf.GetStore().List() {
+			if s.ctx.Err() != nil {
+				break
+			}
 			if o, ok := obj.(client.Object); ok {
 				s.h.Create(s.ctx, event.TypedCreateEvent[client.Object]{Object: o, IsInInitialList: true}, s.q)
 			}
 		}
 	}
+	s.drain()
 }
 
 // synced reports whether every informer has listed and the hub has been
@@ -133,6 +216,9 @@ type hubSource struct {
 	kind   string
 	h      handler.TypedEventHandler[client.Object, reconcile.Request]
 	joined chan struct{}
+
+	once sync.Once
+	sub  *subscriber
 }
 
 var _ source.SyncingSource = &hubSource{}
@@ -140,17 +226,26 @@ var _ source.SyncingSource = &hubSource{}
 func (s *hubSource) String() string { return fmt.Sprintf("index source: %s", s.kind) }
 
 // Start joins the hub; it returns at once, and WaitForSync waits for the
-// hub's objects to have been handed on.
+// hub's objects to have been handed on. A source starts once.
 func (s *hubSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	go func() {
-		s.hub.join(&subscriber{ctx: ctx, h: s.h, q: q})
-		close(s.joined)
-	}()
+	started := false
+	s.once.Do(func() {
+		started = true
+		s.sub = &subscriber{ctx: ctx, h: s.h, q: q}
+		go func() {
+			s.hub.join(s.sub)
+			close(s.joined)
+		}()
+	})
+	if !started {
+		return fmt.Errorf("%s: started already", s)
+	}
 	return nil
 }
 
 // WaitForSync waits until the informers have listed, the hub has handed on
-// what they listed and this source has been handed what they hold.
+// what they listed and this source has handed on what it was given until
+// then, the replay of what they hold included.
 func (s *hubSource) WaitForSync(ctx context.Context) error {
 	select {
 	case <-s.joined:
@@ -158,6 +253,10 @@ func (s *hubSource) WaitForSync(ctx context.Context) error {
 		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
 	}
 	if !toolscache.WaitForCacheSync(ctx.Done(), s.hub.synced) {
+		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
+	}
+	mark := s.sub.mark()
+	if !toolscache.WaitForCacheSync(ctx.Done(), func() bool { return s.sub.caughtUp(mark) }) {
 		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
 	}
 	return nil
