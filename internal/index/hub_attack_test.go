@@ -115,6 +115,22 @@ func slimInformer(t *testing.T, lw toolscache.ListerWatcher) toolscache.SharedIn
 	return inf
 }
 
+// runningHub is a hub over one running informer of lw, synced, and the
+// informer's watch; the informer stops with the test.
+func runningHub(t *testing.T, lw *scriptLW) (*hub, *watch.FakeWatcher, context.Context) {
+	t.Helper()
+	inf := slimInformer(t, lw)
+	h, err := newHub([]toolscache.SharedIndexInformer{inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go inf.Run(ctx.Done())
+	eventually(t, "sync", func() bool { return inf.HasSynced() && h.synced() })
+	return h, <-lw.watches, ctx
+}
+
 // storeKeys returns the keys of the informers' stores.
 func storeKeys(infs []toolscache.SharedIndexInformer) map[string]bool {
 	out := map[string]bool{}
@@ -138,16 +154,7 @@ func TestAttackHub_ADeleteDuringTheReplayComesAfterIt(t *testing.T) {
 		items = append(items, secretMeta("team-a", fmt.Sprintf("s%d", i), "1"))
 	}
 	lw := newScriptLW(items)
-	inf := slimInformer(t, lw)
-	h, err := newHub([]toolscache.SharedIndexInformer{inf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go inf.Run(ctx.Done())
-	eventually(t, "sync", func() bool { return inf.HasSynced() && h.synced() })
-	w := <-lw.watches
+	h, w, ctx := runningHub(t, lw)
 
 	v := newView()
 	release := make(chan struct{})
@@ -213,16 +220,7 @@ func TestAttackHub_ADeleteDuringTheReplayComesAfterIt(t *testing.T) {
 // under its lock, and both happened.)
 func TestAttackHub_OneStuckControllerStallsNoOther(t *testing.T) {
 	lw := newScriptLW(nil)
-	inf := slimInformer(t, lw)
-	h, err := newHub([]toolscache.SharedIndexInformer{inf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go inf.Run(ctx.Done())
-	eventually(t, "sync", func() bool { return inf.HasSynced() && h.synced() })
-	w := <-lw.watches
+	h, w, ctx := runningHub(t, lw)
 
 	stuck := make(chan struct{})
 	defer close(stuck)
