@@ -172,8 +172,15 @@ func (h *hub) OnDelete(obj any) {
 // on). The events the hub gives it during the replay wait in its mailbox
 // until the replay ends, so a delete that comes while the replay runs
 // reaches it after the replayed create, never before. Some objects may so
-// reach it twice, which queues one reconcile. It leaves when ctx ends.
+// reach it twice, which queues one reconcile. It leaves when ctx ends,
+// and does not join if ctx ends before the informers have listed.
 func (h *hub) join(s *subscriber) {
+	// Joined only once the informers have listed, a subscriber is handed
+	// their first list from the stores, not through its mailbox, which so
+	// never holds a whole kind at a start.
+	if !toolscache.WaitForCacheSync(s.ctx.Done(), h.synced) {
+		return
+	}
 	s.mu.Lock()
 	s.busy = true
 	s.mu.Unlock()

@@ -532,3 +532,41 @@ func BenchmarkAttackHub_StoredIn(b *testing.B) {
 		})
 	}
 }
+
+// TestAttackHub_AnEarlySourceGetsTheFirstListFromTheStore: a source that
+// starts before the informer has listed joins once it has, and is handed
+// the list from the store: nothing of it passes through its mailbox,
+// which at a start would otherwise hold every object of the kind, once per
+// controller.
+func TestAttackHub_AnEarlySourceGetsTheFirstListFromTheStore(t *testing.T) {
+	var items []metav1.PartialObjectMetadata
+	for i := range 500 {
+		items = append(items, secretMeta("team-a", fmt.Sprintf("s%d", i), "1"))
+	}
+	lw := newScriptLW(items)
+	inf := slimInformer(t, lw)
+	h, err := newHub([]toolscache.SharedIndexInformer{inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := newView()
+	src := &hubSource{hub: h, kind: "Secret", h: v.handler(), joined: make(chan struct{})}
+	if err := src.Start(ctx, newQueue(t)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	go inf.Run(ctx.Done())
+	if err := src.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		if k := fmt.Sprintf("team-a/s%d", i); !v.has(k) {
+			t.Fatalf("%s not handed on", k)
+		}
+	}
+	if n := src.sub.mark(); n != 0 {
+		t.Fatalf("%d events of the first list passed through the mailbox", n)
+	}
+}
