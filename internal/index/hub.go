@@ -46,9 +46,6 @@ type subscriber struct {
 	// busy: a goroutine is handing pending on, or the replay of join is
 	// under way (which hands them on when it ends).
 	busy bool
-	// given and handed count the events given to the subscriber and
-	// handed on (or dropped, its controller gone).
-	given, handed uint64
 }
 
 // give queues f and, unless they are being handed on already, starts a
@@ -56,7 +53,6 @@ type subscriber struct {
 func (s *subscriber) give(f func()) {
 	s.mu.Lock()
 	s.pending = append(s.pending, f)
-	s.given++
 	start := !s.busy
 	s.busy = true
 	s.mu.Unlock()
@@ -83,24 +79,7 @@ func (s *subscriber) drain() {
 				f()
 			}
 		}
-		s.mu.Lock()
-		s.handed += uint64(len(batch))
-		s.mu.Unlock()
 	}
-}
-
-// caughtUp reports whether the subscriber has handed on every event given
-// to it up to when mark was taken.
-func (s *subscriber) caughtUp(mark uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.handed >= mark
-}
-
-func (s *subscriber) mark() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.given
 }
 
 func newHub(infs []toolscache.SharedIndexInformer) (*hub, error) {
@@ -172,14 +151,16 @@ func (h *hub) OnDelete(obj any) {
 // on). The events the hub gives it during the replay wait in its mailbox
 // until the replay ends, so a delete that comes while the replay runs
 // reaches it after the replayed create, never before. Some objects may so
-// reach it twice, which queues one reconcile. It leaves when ctx ends,
-// and does not join if ctx ends before the informers have listed.
-func (h *hub) join(s *subscriber) {
+// reach it twice, which queues one reconcile. When join returns, s has
+// handed on the replay and what came during it. It leaves when ctx ends,
+// and does not join (join reports false) if ctx ends before the informers
+// have listed.
+func (h *hub) join(s *subscriber) bool {
 	// Joined only once the informers have listed, a subscriber is handed
 	// their first list from the stores, not through its mailbox, which so
 	// never holds a whole kind at a start.
 	if !toolscache.WaitForCacheSync(s.ctx.Done(), h.synced) {
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.busy = true
@@ -204,6 +185,7 @@ func (h *hub) join(s *subscriber) {
 		}
 	}
 	s.drain()
+	return true
 }
 
 // synced reports whether every informer has listed and the hub has been
@@ -225,7 +207,8 @@ type hubSource struct {
 	joined chan struct{}
 
 	once sync.Once
-	sub  *subscriber
+	// ok: the source joined the hub (read once joined is closed).
+	ok bool
 }
 
 var _ source.SyncingSource = &hubSource{}
@@ -238,9 +221,8 @@ func (s *hubSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInte
 	started := false
 	s.once.Do(func() {
 		started = true
-		s.sub = &subscriber{ctx: ctx, h: s.h, q: q}
 		go func() {
-			s.hub.join(s.sub)
+			s.ok = s.hub.join(&subscriber{ctx: ctx, h: s.h, q: q})
 			close(s.joined)
 		}()
 	})
@@ -250,21 +232,17 @@ func (s *hubSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInte
 	return nil
 }
 
-// WaitForSync waits until the informers have listed, the hub has handed on
-// what they listed and this source has handed on what it was given until
-// then, the replay of what they hold included.
+// WaitForSync waits until this source has joined the hub: the informers
+// have listed, and it has handed on what they hold and what came while it
+// was handed that.
 func (s *hubSource) WaitForSync(ctx context.Context) error {
 	select {
 	case <-s.joined:
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), s.hub.synced) {
-		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
-	}
-	mark := s.sub.mark()
-	if !toolscache.WaitForCacheSync(ctx.Done(), func() bool { return s.sub.caughtUp(mark) }) {
-		return fmt.Errorf("waiting for the %s index: %w", s.kind, ctx.Err())
+	if !s.ok {
+		return fmt.Errorf("waiting for the %s index: its controller stopped before the informers listed", s.kind)
 	}
 	return nil
 }
