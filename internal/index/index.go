@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -48,7 +50,7 @@ var (
 // Index is the metadata index. Start it (it is a manager.Runnable) before
 // reading from it; its sources wait for it to sync.
 type Index struct {
-	cache cache.Cache
+	caches []cache.Cache
 	// stored returns the version of object key of kind that the
 	// informer's store holds, and whether it exists (exists with an empty
 	// version: it cannot tell). It reads the informers' stores directly:
@@ -100,48 +102,68 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 		newInformer = toolscache.NewSharedIndexInformer
 	}
 	newInformer = withoutIndexers(newInformer)
-	// The informers the cache creates, by kind (one per namespace with
-	// Namespaces), all of them in this function: their hubs hand their
-	// events on, and lookups read their stores directly.
-	informers := map[string][]toolscache.SharedIndexInformer{}
-	var mu sync.Mutex
-	opts := cache.Options{Scheme: o.Scheme, DefaultTransform: slim,
-		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			inf := newInformer(lw, obj, resync, idx)
-			kind := obj.GetObjectKind().GroupVersionKind().Kind
-			mu.Lock()
-			informers[kind] = append(informers[kind], inf)
-			mu.Unlock()
-			return inf
-		}}
-	if len(o.Namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range o.Namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
+	// The informers the caches create, by kind and namespace ("" for all
+	// namespaces), all of them in this function: their hubs hand their
+	// events on, and lookups read the store of the key's namespace only.
+	informers := map[string]map[string]toolscache.SharedIndexInformer{}
+	for _, t := range kinds {
+		informers[t.Kind] = map[string]toolscache.SharedIndexInformer{}
 	}
-	c, err := cache.New(cfg, opts)
+	// One cache per namespace (what controller-runtime's multi-namespace
+	// cache makes too), so that each informer is known by its namespace;
+	// they share one HTTP client and one REST mapper.
+	namespaces := o.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
-	for _, t := range kinds {
-		// Before the cache starts, this creates the informers and returns.
-		if _, err := c.GetInformer(context.Background(), &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
-			return nil, fmt.Errorf("creating the %s index: %w", t.Kind, err)
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the metadata index: %w", err)
+	}
+	var caches []cache.Cache
+	for _, ns := range namespaces {
+		opts := cache.Options{Scheme: o.Scheme, HTTPClient: httpClient, Mapper: mapper, DefaultTransform: slim,
+			NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+				inf := newInformer(lw, obj, resync, idx)
+				// Called from GetInformer below, one kind at a time.
+				informers[obj.GetObjectKind().GroupVersionKind().Kind][ns] = inf
+				return inf
+			}}
+		if ns != "" {
+			opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 		}
+		c, err := cache.New(cfg, opts)
+		if err != nil {
+			return nil, fmt.Errorf("creating the metadata index: %w", err)
+		}
+		for _, t := range kinds {
+			// Before the cache starts, this creates the informer and returns.
+			if _, err := c.GetInformer(context.Background(), &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
+				return nil, fmt.Errorf("creating the %s index: %w", t.Kind, err)
+			}
+		}
+		caches = append(caches, c)
 	}
 	hubs := map[string]*hub{}
 	for _, t := range kinds {
-		h, err := newHub(informers[t.Kind])
+		var infs []toolscache.SharedIndexInformer
+		for _, ns := range namespaces {
+			infs = append(infs, informers[t.Kind][ns])
+		}
+		h, err := newHub(infs)
 		if err != nil {
 			return nil, fmt.Errorf("watching the %s index: %w", t.Kind, err)
 		}
 		hubs[t.Kind] = h
 	}
 	stored := func(kind string, key types.NamespacedName) (string, bool) {
-		return storedIn(hubs[kind].infs, key)
+		return storedIn(informers[kind], key)
 	}
-	return &Index{cache: c, stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
+	return &Index{caches: caches, stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
 		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
 }
 
@@ -165,43 +187,55 @@ func slim(obj any) (any, error) {
 }
 
 // Start starts the informers and blocks until ctx ends.
-func (x *Index) Start(ctx context.Context) error { return x.cache.Start(ctx) }
+func (x *Index) Start(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range x.caches {
+		g.Go(func() error { return c.Start(ctx) })
+	}
+	return g.Wait()
+}
 
 // WaitForCacheSync waits until the informers have listed.
-func (x *Index) WaitForCacheSync(ctx context.Context) bool { return x.cache.WaitForCacheSync(ctx) }
+func (x *Index) WaitForCacheSync(ctx context.Context) bool {
+	for _, c := range x.caches {
+		if !c.WaitForCacheSync(ctx) {
+			return false
+		}
+	}
+	return true
+}
 
 func (x *Index) lookup(t metav1.TypeMeta, key types.NamespacedName) (string, bool) {
 	return x.stored(t.Kind, key)
 }
 
-// storedIn returns the version of key in the stores of infs, and whether
-// it exists.
-func storedIn(infs []toolscache.SharedIndexInformer, key types.NamespacedName) (string, bool) {
-	if len(infs) == 0 {
+// storedIn returns the version of key in the store of the informer of its
+// namespace (or of all namespaces) in infs, and whether it exists. A
+// namespace infs has no informer for holds nothing.
+func storedIn(infs map[string]toolscache.SharedIndexInformer, key types.NamespacedName) (string, bool) {
+	inf, ok := infs[key.Namespace]
+	if !ok {
+		if inf, ok = infs[""]; !ok {
+			return "", false
+		}
+	}
+	if !inf.HasSynced() {
+		// Not started or not synced: it cannot tell; say it exists, so
+		// that callers read it.
 		return "", true
 	}
-	for _, inf := range infs {
-		if !inf.HasSynced() {
-			// Not started or not synced: it cannot tell; say it exists, so
-			// that callers read it.
-			return "", true
-		}
+	obj, exists, err := inf.GetIndexer().GetByKey(key.Namespace + "/" + key.Name)
+	if err != nil {
+		return "", true
 	}
-	for _, inf := range infs {
-		obj, exists, err := inf.GetIndexer().GetByKey(key.Namespace + "/" + key.Name)
-		if err != nil {
-			return "", true
-		}
-		if !exists {
-			continue
-		}
-		m, ok := obj.(metav1.Object)
-		if !ok {
-			return "", true
-		}
-		return m.GetResourceVersion(), true
+	if !exists {
+		return "", false
 	}
-	return "", false
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return "", true
+	}
+	return m.GetResourceVersion(), true
 }
 
 // Secret returns the resourceVersion of Secret key, and whether it exists:

@@ -1,9 +1,15 @@
 package index
 
 import (
+	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
 )
 
 // TestWatcherSourcesLeaveOwnWritesSuppressed: the provider controller sees
@@ -69,5 +75,68 @@ func TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent(t *testing.T) {
 	x.route("Secret", key, "8", true, func() { handled++ })
 	if handled != 1 {
 		t.Fatal("the event of someone else's write was dropped")
+	}
+}
+
+// countedInformer counts what lookups ask of an informer.
+type countedInformer struct {
+	toolscache.SharedIndexInformer
+	calls *atomic.Int64
+}
+
+func (c countedInformer) HasSynced() bool {
+	c.calls.Add(1)
+	return c.SharedIndexInformer.HasSynced()
+}
+
+func (c countedInformer) GetIndexer() toolscache.Indexer {
+	c.calls.Add(1)
+	return c.SharedIndexInformer.GetIndexer()
+}
+
+// TestLookupReadsOnlyTheInformerOfTheKeysNamespace: with one informer per
+// watched namespace, a lookup asks the informer of the key's namespace
+// and no other, and an informer of another namespace that has not listed
+// yet does not make the answer unknown.
+func TestLookupReadsOnlyTheInformerOfTheKeysNamespace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var others atomic.Int64
+	infs := map[string]toolscache.SharedIndexInformer{}
+	for i, ns := range []string{"team-a", "team-b", "team-c"} {
+		lw := &fakeLW{items: []metav1.PartialObjectMetadata{secretMeta(ns, "s", fmt.Sprint(i+1))}, w: watch.NewFake()}
+		inf := toolscache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})
+		if err := inf.SetTransform(slim); err != nil {
+			t.Fatal(err)
+		}
+		if ns == "team-c" {
+			// Never started: it never syncs.
+			infs[ns] = countedInformer{inf, &others}
+			continue
+		}
+		go inf.Run(ctx.Done())
+		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			t.Fatal("not synced")
+		}
+		if ns == "team-b" {
+			infs[ns] = countedInformer{inf, &others}
+		} else {
+			infs[ns] = inf
+		}
+	}
+	if rv, ok := storedIn(infs, types.NamespacedName{Namespace: "team-a", Name: "s"}); !ok || rv != "1" {
+		t.Fatalf("team-a/s: %q, %v; want 1, true", rv, ok)
+	}
+	if rv, ok := storedIn(infs, types.NamespacedName{Namespace: "team-a", Name: "absent"}); ok {
+		t.Fatalf("team-a/absent: %q, exists; want absent (team-c's informer has not listed, team-a's has)", rv)
+	}
+	if _, ok := storedIn(infs, types.NamespacedName{Namespace: "elsewhere", Name: "s"}); ok {
+		t.Fatal("a Secret in an unwatched namespace exists")
+	}
+	if n := others.Load(); n != 0 {
+		t.Fatalf("lookups in team-a asked other namespaces' informers %d times, want 0", n)
+	}
+	if rv, ok := storedIn(infs, types.NamespacedName{Namespace: "team-c", Name: "s"}); !ok || rv != "" {
+		t.Fatalf("team-c/s before its informer listed: %q, %v; want unknown (\"\", true)", rv, ok)
 	}
 }
