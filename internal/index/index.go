@@ -1,7 +1,7 @@
 // Package index knows which Secrets, ConfigMaps and ServiceAccounts exist,
 // and at which resourceVersion, in the namespaces the manager watches, while keeping
-// nothing else of them: a controller-runtime cache of metadata-only
-// informers whose transform drops everything but the name, namespace and
+// nothing else of them: controller-runtime caches (one per watched
+// namespace) of metadata-only informers whose transform drops everything but the name, namespace and
 // resourceVersion (cert-manager's memory-management design does the same
 // with client-go's pieces). It is what tells the reconciler whether a
 // target name is free and whether the inputs of a token changed since it
