@@ -18,6 +18,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,8 +113,8 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	// One cache per namespace (what controller-runtime's multi-namespace
 	// cache makes too), so that each informer is known by its namespace;
 	// they share one HTTP client and one REST mapper.
-	namespaces := o.Namespaces
-	if len(namespaces) == 0 {
+	namespaces := slices.Compact(slices.Sorted(slices.Values(o.Namespaces)))
+	if len(namespaces) == 0 || namespaces[0] == "" {
 		namespaces = []string{""}
 	}
 	httpClient, err := rest.HTTPClientFor(cfg)
