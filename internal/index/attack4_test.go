@@ -32,8 +32,7 @@ func (s liveStore) stored(string, types.NamespacedName) (string, bool) {
 func TestAttack4_NoOpApplyDropsSomeoneElsesPendingEvent(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
 	rv := "8" // the store already holds someone else's write
-	x := &Index{stored: liveStore{mu: &sync.Mutex{}, rv: &rv}.stored, written: map[types.NamespacedName]string{},
-		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	x := newIndex(liveStore{mu: &sync.Mutex{}, rv: &rv}.stored, nil)
 	x.Begin(key)
 	x.Wrote(key, "8") // no-op server-side apply: the existing version
 	handled := 0

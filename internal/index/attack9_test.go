@@ -114,9 +114,7 @@ func TestAttack9_ControllerStopsBeforeTheList(t *testing.T) {
 func TestAttack9_RelistTombstoneReachesSourcesAndForgetsOwnWrite(t *testing.T) {
 	lw := newScriptLW([]metav1.PartialObjectMetadata{secretMeta("team-a", "gone", "1"), secretMeta("team-a", "kept", "1")})
 	h, w, ctx := runningHub(t, lw)
-	x := &Index{hubs: map[string]*hub{"Secret": h}, stored: func(string, types.NamespacedName) (string, bool) { return "", true },
-		written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
-		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	x := newIndex(func(string, types.NamespacedName) (string, bool) { return "", true }, map[string]*hub{"Secret": h})
 	v := newView()
 	src := &hubSource{hub: h, kind: "Secret", h: v.handler(), joined: make(chan struct{})}
 	if err := src.Start(ctx, newQueue(t)); err != nil {
@@ -177,13 +175,12 @@ func TestAttack9_AWriteInOneNamespaceLeavesTheSameNameInAnother(t *testing.T) {
 	b := types.NamespacedName{Namespace: "team-b", Name: "t"}
 	var mu sync.Mutex
 	store := map[types.NamespacedName]string{a: "6", b: "3"}
-	x := &Index{stored: func(_ string, k types.NamespacedName) (string, bool) {
+	x := newIndex(func(_ string, k types.NamespacedName) (string, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		rv, ok := store[k]
 		return rv, ok
-	}, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
-		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	}, nil)
 	handledB, handledA := 0, 0
 	x.Begin(a)
 	x.route("Secret", b, "7", true, func() { handledB++ })

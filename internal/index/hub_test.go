@@ -76,9 +76,7 @@ func newTestIndex(t *testing.T, items []metav1.PartialObjectMetadata) (*Index, *
 		}
 		hubs[k.Kind] = h
 	}
-	x := &Index{hubs: hubs, stored: func(string, types.NamespacedName) (string, bool) { return "", true },
-		written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
-		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	x := newIndex(func(string, types.NamespacedName) (string, bool) { return "", true }, hubs)
 	return x, inf, w
 }
 

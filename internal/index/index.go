@@ -164,8 +164,16 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	stored := func(kind string, key types.NamespacedName) (string, bool) {
 		return storedIn(informers[kind], key)
 	}
-	return &Index{caches: caches, stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
-		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}, nil
+	x := newIndex(stored, hubs)
+	x.caches = caches
+	return x, nil
+}
+
+// newIndex returns an Index that reads stored and hands on the events of
+// hubs, with nothing written yet.
+func newIndex(stored func(kind string, key types.NamespacedName) (string, bool), hubs map[string]*hub) *Index {
+	return &Index{stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
+		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
 }
 
 // withoutIndexers creates informers with newInformer, without the indexes

@@ -18,7 +18,7 @@ import (
 // controller's drops the event of its own write, and handles the next.
 func TestWatcherSourcesLeaveOwnWritesSuppressed(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
-	x := &Index{written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	x := newIndex(nil, nil)
 	// What Wrote records of the reconciler's own write that the watch has
 	// not shown yet.
 	x.written[key], x.own[key] = "7", "7"
@@ -59,8 +59,7 @@ func (s *storeAhead) stored(string, types.NamespacedName) (string, bool) { retur
 func TestOwnWriteDroppedWhenTheCacheShowsItBeforeItsEvent(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "api-token"}
 	store := &storeAhead{rv: "6"}
-	x := &Index{stored: store.stored, written: map[types.NamespacedName]string{},
-		inflight: map[types.NamespacedName][]heldEvent{}, own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
+	x := newIndex(store.stored, nil)
 	x.Begin(key)
 	store.rv = "7" // the write made 7; the cache shows it before the handlers hear of it
 	x.Wrote(key, "7")
