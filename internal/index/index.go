@@ -89,7 +89,8 @@ type heldEvent struct {
 // Options configure the index.
 type Options struct {
 	Scheme *runtime.Scheme
-	// Namespaces restricts the index to these namespaces; all when empty.
+	// Namespaces restricts the index to these namespaces; all when empty
+	// or when it names "". Each is watched once, however often named.
 	Namespaces []string
 	// NewInformer, when set, creates the index's informers (a shard's,
 	// internal/shard).
