@@ -25,6 +25,8 @@ type result struct {
 	baselineTime, managerTime time.Duration
 	baselineAPI, managerAPI   apiCounts
 	createTokenRequests       int
+	// CPU used from the first create until all are Ready.
+	baselineCPU, managerCPU cpuUse
 
 	// 2. Steady state: one refresh cycle, and reconciles with nothing to do.
 	lifetime          int
@@ -123,6 +125,7 @@ func runBaseline(ctx context.Context, o options, s settings, r *result, dir stri
 	logf("N=%d: baseline: creating %d objects", r.n, r.n)
 	profiled := cpuProfiles(ctx, cl.admin, "", o.cpuProfile, dir, "phase1")
 	defer profiled()
+	cpu0 := sampleCPU(0)
 	t0 := time.Now()
 	if err := createFleet(ctx, cl.c, "bench", r.n, o.creators, ep.url, nil, b.add); err != nil {
 		return err
@@ -135,6 +138,7 @@ func runBaseline(ctx context.Context, o options, s settings, r *result, dir stri
 		return err
 	}
 	_, last := tr.readyCount("bench")
+	r.baselineCPU = sampleCPU(0).sub(cpu0)
 	r.baselineTime = last.Sub(t0)
 	if err := b.finish(); err != nil {
 		return err
@@ -189,6 +193,7 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	}
 	logf("N=%d: phase 1: creating %d objects (token lifetime %ds)", r.n, r.n, r.lifetime)
 	profiled := cpuProfiles(ctx, cl.admin, m.pprofURL, o.cpuProfile, dir, "phase1")
+	cpu0 := sampleCPU(m.cmd.Process.Pid)
 	t0 := time.Now()
 	if err := createFleet(ctx, cl.c, "bench", r.n, o.creators, ep.url, nil, nil); err != nil {
 		return err
@@ -201,6 +206,7 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 		return err
 	}
 	_, last := tr.readyCount("bench")
+	r.managerCPU = sampleCPU(m.cmd.Process.Pid).sub(cpu0)
 	r.managerTime = last.Sub(t0)
 	sleep(ctx, settle(r.n))
 	r.createTokenRequests = ep.requests()
@@ -210,6 +216,8 @@ func runManager(ctx context.Context, o options, s settings, r *result, dir strin
 	logf("N=%d: phase 1: all Ready in %s (baseline %s); %d token requests; API %s", r.n, r.managerTime.Round(time.Millisecond),
 		r.baselineTime.Round(time.Millisecond), r.createTokenRequests, r.managerAPI.breakdown(float64(r.n)))
 	logf("N=%d: phase 1: reconciles %s", r.n, m.reconcileResults())
+	logf("N=%d: phase 1: CPU ms per object, API server / etcd / benchmark / client: baseline %s, manager %s", r.n,
+		r.baselineCPU.perObject(r.n), r.managerCPU.perObject(r.n))
 	profiled()
 
 	if o.creationOnly {
