@@ -28,12 +28,13 @@ func (c cpuUse) sub(b cpuUse) cpuUse {
 	return cpuUse{apiserver: c.apiserver - b.apiserver, etcd: c.etcd - b.etcd, bench: c.bench - b.bench, manager: c.manager - b.manager}
 }
 
+// msPer is d in milliseconds per object of n.
+func msPer(d time.Duration, n int) float64 { return per(float64(d.Microseconds())/1000, float64(n)) }
+
 // perObject gives the milliseconds of CPU per object of n, each process and their total.
 func (c cpuUse) perObject(n int) string {
-	ms := func(d time.Duration) string {
-		return fmt.Sprintf("%.2f", per(float64(d.Microseconds())/1000, float64(n)))
-	}
-	return fmt.Sprintf("%s / %s / %s / %s (total %s)", ms(c.apiserver), ms(c.etcd), ms(c.bench), ms(c.manager), ms(c.total()))
+	return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f (total %.2f)", msPer(c.apiserver, n), msPer(c.etcd, n), msPer(c.bench, n),
+		msPer(c.manager, n), msPer(c.total(), n))
 }
 
 // sampleCPU reads the CPU time used so far by this process, by its

@@ -44,8 +44,7 @@ func rows(s settings, o options) []row {
 			pass:  func(r *result) bool { return r.managerTime.Seconds()/r.baselineTime.Seconds() <= 1.5 }},
 		{metric: "1. CPU per object until all Ready, manager / baseline (ms)",
 			value: func(r *result) string {
-				return fmt.Sprintf("%.1f / %.1f", per(float64(r.managerCPU.total().Microseconds())/1000, float64(r.n)),
-					per(float64(r.baselineCPU.total().Microseconds())/1000, float64(r.n)))
+				return fmt.Sprintf("%.1f / %.1f", msPer(r.managerCPU.total(), r.n), msPer(r.baselineCPU.total(), r.n))
 			}},
 		{metric: "1. Token requests per object created", target: "1", counts: true,
 			value: func(r *result) string { return fmt.Sprintf("%.2f", per(float64(r.createTokenRequests), float64(r.n))) },
