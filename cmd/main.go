@@ -63,8 +63,7 @@ type options struct {
 	allowInsecureHTTP    bool
 	minRefreshInterval   time.Duration
 	concurrentReconciles int
-	kubeAPIQPS           float64
-	kubeAPIBurst         int
+	api                  apiConfigOptions
 	tokenURLAllowlist    string
 	allowLinkLocal       bool
 	maxRequestsPerHost   float64
@@ -125,8 +124,7 @@ func main() {
 	fs.DurationVar(&o.minRefreshInterval, "min-refresh-interval", token.DefaultMinRefreshInterval,
 		"Shortest time between two token requests for one OAuthClientToken, whatever the token lifetime.")
 	fs.IntVar(&o.concurrentReconciles, "concurrent-reconciles", 4, "How many OAuthClientTokens are reconciled in parallel.")
-	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	bindAPIConfigFlags(fs, &o.api)
 	bindTokenClientFlags(fs, &o.tokenClient)
 	bindWatchNamespacesFlag(fs, &o.watchNamespaces)
 	fs.BoolVar(&o.requireProviderRef, "require-provider-ref", false,
@@ -173,9 +171,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	cfg := ctrl.GetConfigOrDie()
-	cfg.QPS = float32(o.kubeAPIQPS)
-	cfg.Burst = o.kubeAPIBurst
-	cfg.UserAgent = "tokensync"
+	o.api.configure(cfg)
 	apiBytes := metrics.NewAPIBytes()
 	cfg.Wrap(apiBytes.Wrap)
 
