@@ -104,8 +104,8 @@ type manager struct {
 }
 
 // startManager runs bin with the benchmark's flags, then extra, logging to
-// logPath, and waits until its controller has started its workers (caches
-// synced).
+// logPath, and waits until its OAuthClientToken controller has started its
+// workers (caches synced), so that phase 1 times reconciles, not a start.
 func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, env []string) (*manager, error) {
 	probe, err := testutil.FreePort()
 	if err != nil {
@@ -147,7 +147,7 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, e
 	}
 	go func() { _ = m.cmd.Wait(); close(m.done) }()
 	err = waitFor(ctx, 2*time.Minute, 50*time.Millisecond, "the manager to start its workers", func() bool {
-		return strings.Contains(m.out.String(), `"Starting workers"`) || m.exited()
+		return tokenWorkersStarted(m.out.String()) || m.exited()
 	})
 	if err == nil && m.exited() {
 		err = fmt.Errorf("the manager exited:\n%s", tail(m.out.String(), 4000))
@@ -158,6 +158,17 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, extra, e
 	}
 	return m, nil
 }
+
+// tokenWorkersRE matches controller-runtime's line saying the
+// OAuthClientToken controller started its workers, in the JSON and the
+// console (--zap-devel) encodings.
+var tokenWorkersRE = regexp.MustCompile(`Starting workers.*"controller":\s*"oauthclienttoken"`)
+
+// tokenWorkersStarted reports whether the manager's log says the
+// OAuthClientToken controller has started its workers: its sources, the
+// index's included, have synced. Other controllers (rolloutrestart, the
+// providers') start theirs earlier and say nothing about it.
+func tokenWorkersStarted(log string) bool { return tokenWorkersRE.MatchString(log) }
 
 func (m *manager) exited() bool {
 	select {
