@@ -14,28 +14,35 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// acceptEncodings starts a server that answers every request with an empty
-// SecretList and records the Accept-Encoding header of each.
-func acceptEncodings(t *testing.T) (*rest.Config, func() []string) {
+// acceptEncodings starts a server (TLS, as every API server, or plain
+// http, where client-go uses http.DefaultTransport, which ignores
+// DisableCompression) that answers every request with an empty SecretList
+// and records the Accept-Encoding header of each.
+func acceptEncodings(t *testing.T, useTLS bool) (*rest.Config, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var got []string
-	// TLS, as every API server: client-go uses http.DefaultTransport,
-	// which ignores DisableCompression, for a config without TLS options.
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = append(got, r.Header.Get("Accept-Encoding"))
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"kind":"SecretList","apiVersion":"v1","metadata":{},"items":[]}`))
-	}))
-	t.Cleanup(srv.Close)
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	return &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, func() []string {
+	})
+	seen := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), got...)
 	}
+	if !useTLS {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return &rest.Config{Host: srv.URL}, seen
+	}
+	srv := httptest.NewTLSServer(h)
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, seen
 }
 
 func parseAPIFlags(t *testing.T, args ...string) apiConfigOptions {
@@ -50,17 +57,24 @@ func parseAPIFlags(t *testing.T, args ...string) apiConfigOptions {
 }
 
 // By default the manager does not ask for gzip: the API server would
-// otherwise compress each event of its watches separately.
+// otherwise compress the stream that starts each informer one flush at a
+// time. A kubeconfig that disables compression keeps it disabled.
 func TestAPIConfigAsksForNoCompressionByDefault(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		want string
+		args          []string
+		tls, disabled bool
+		want          string
 	}{
-		{nil, ""},
-		{[]string{"--kube-api-compression=false"}, ""},
-		{[]string{"--kube-api-compression"}, "gzip"},
+		{nil, true, false, "identity"},
+		{nil, false, false, "identity"},
+		{[]string{"--kube-api-compression=false"}, true, false, "identity"},
+		{[]string{"--kube-api-compression"}, true, false, "gzip"},
+		{[]string{"--kube-api-compression"}, false, false, "gzip"},
+		// disable-compression: true in the kubeconfig wins.
+		{[]string{"--kube-api-compression"}, true, true, "identity"},
 	} {
-		cfg, seen := acceptEncodings(t)
+		cfg, seen := acceptEncodings(t, tc.tls)
+		cfg.DisableCompression = tc.disabled
 		parseAPIFlags(t, tc.args...).configure(cfg)
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
@@ -69,9 +83,8 @@ func TestAPIConfigAsksForNoCompressionByDefault(t *testing.T) {
 		if _, err := cs.CoreV1().Secrets("ns").List(context.Background(), metav1.ListOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		got := seen()
-		if len(got) != 1 || got[0] != tc.want {
-			t.Errorf("%v: Accept-Encoding of the requests %q, want [%q]", tc.args, got, tc.want)
+		if got := seen(); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%v (TLS %v, kubeconfig disables compression %v): Accept-Encoding of the requests %q, want [%q]", tc.args, tc.tls, tc.disabled, got, tc.want)
 		}
 	}
 }

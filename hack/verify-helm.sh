@@ -156,6 +156,7 @@ bad_values=(
 	"--set controller.maxTokenRequestsPerHost=-1"
 	"--set controller.tokenURLAllowlist=a.example.com"
 	"--set kubeAPI.qps=0"
+	"--set-string kubeAPI.compression=yes"
 	"--set logging.level=verbose"
 	"--set logging.encoder=xml"
 	"--set metrics.port=70000"
