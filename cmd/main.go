@@ -216,7 +216,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	x, err := index.New(cfg, index.Options{Scheme: scheme, Namespaces: namespaces, NewInformer: shards.NewInformer})
+	x, err := index.New(cfg, index.Options{Namespaces: namespaces, ListWatch: shards.ListWatch})
 	if err != nil {
 		return err
 	}

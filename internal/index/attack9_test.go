@@ -16,7 +16,6 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -33,7 +32,7 @@ func TestAttack9_ASourceWaitsForEveryNamespacesInformer(t *testing.T) {
 	lwA := newScriptLW([]metav1.PartialObjectMetadata{secretMeta("team-a", "a", "1")})
 	lwB := newScriptLW([]metav1.PartialObjectMetadata{secretMeta("team-b", "b", "1")})
 	infA, infB := slimInformer(t, lwA), slimInformer(t, lwB)
-	h, err := newHub([]toolscache.SharedIndexInformer{infA, infB})
+	h, err := newHub([]informer{infA, infB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +78,7 @@ func TestAttack9_ASourceWaitsForEveryNamespacesInformer(t *testing.T) {
 func TestAttack9_ControllerStopsBeforeTheList(t *testing.T) {
 	lw := newScriptLW([]metav1.PartialObjectMetadata{secretMeta("team-a", "a", "1")})
 	inf := slimInformer(t, lw)
-	h, err := newHub([]toolscache.SharedIndexInformer{inf})
+	h, err := newHub([]informer{inf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +214,7 @@ func TestAttack9_AWriteInOneNamespaceLeavesTheSameNameInAnother(t *testing.T) {
 // flow; each ends with exactly what the stores hold.
 func TestAttack9_ManySourcesJoinDuringEventsAcrossNamespaces(t *testing.T) {
 	var lws []*scriptLW
-	var infs []toolscache.SharedIndexInformer
+	var infs []informer
 	for n := range 4 {
 		var items []metav1.PartialObjectMetadata
 		for i := range 50 {
@@ -337,12 +336,12 @@ func TestAttack9_EnvtestOnlyTheWatchedNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	x, err := New(cfg, Options{Scheme: clientgoscheme.Scheme, Namespaces: []string{"team-a", "team-b"}})
+	x, err := New(cfg, Options{Namespaces: []string{"team-a", "team-b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(x.caches) != 2 {
-		t.Fatalf("%d caches, want one per watched namespace", len(x.caches))
+	if len(x.informers) != 2*len(kinds) {
+		t.Fatalf("%d informers, want one per watched namespace and kind", len(x.informers))
 	}
 	r := &recorder{events: map[string]int{}}
 	srcs := x.Sources(r.mapper)
@@ -416,7 +415,7 @@ func TestAttack9_EnvtestRepeatedOrAllNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, nss := range [][]string{{"team-a", "team-a"}, {"", "team-a"}} {
-		x, err := New(cfg, Options{Scheme: clientgoscheme.Scheme, Namespaces: nss})
+		x, err := New(cfg, Options{Namespaces: nss})
 		if err != nil {
 			t.Fatal(err)
 		}

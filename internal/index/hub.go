@@ -25,7 +25,7 @@ import (
 // empty, and its own goroutine to empty it: one controller's slow handler
 // delays no other's events.
 type hub struct {
-	infs []toolscache.SharedIndexInformer
+	infs []informer
 	// regs are the hub's handler registrations, one per informer.
 	regs []toolscache.ResourceEventHandlerRegistration
 
@@ -82,7 +82,7 @@ func (s *subscriber) drain() {
 	}
 }
 
-func newHub(infs []toolscache.SharedIndexInformer) (*hub, error) {
+func newHub(infs []informer) (*hub, error) {
 	h := &hub{infs: infs, subs: map[*subscriber]struct{}{}}
 	for _, inf := range infs {
 		reg, err := inf.AddEventHandler(h)
@@ -92,6 +92,14 @@ func newHub(infs []toolscache.SharedIndexInformer) (*hub, error) {
 		h.regs = append(h.regs, reg)
 	}
 	return h, nil
+}
+
+// idle reports whether the hub has no subscriber: an event now would
+// reach nobody (one who joins later is handed the stores).
+func (h *hub) idle() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs) == 0
 }
 
 // each gives every subscriber the event f makes for it; no lock is held

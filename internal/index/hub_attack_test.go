@@ -108,12 +108,10 @@ func newQueue(t *testing.T) workqueue.TypedRateLimitingInterface[reconcile.Reque
 	return q
 }
 
-func slimInformer(t *testing.T, lw toolscache.ListerWatcher) toolscache.SharedIndexInformer {
-	inf := toolscache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})
-	if err := inf.SetTransform(slim); err != nil {
-		t.Fatal(err)
-	}
-	return inf
+// slimInformer is the index's informer of the Secrets lw serves.
+func slimInformer(t *testing.T, lw toolscache.ListerWatcher) *compact {
+	t.Helper()
+	return newCompact(lw, "Secret", t.Name())
 }
 
 // runningHub is a hub over one running informer of lw, synced, and the
@@ -121,7 +119,7 @@ func slimInformer(t *testing.T, lw toolscache.ListerWatcher) toolscache.SharedIn
 func runningHub(t *testing.T, lw *scriptLW) (*hub, *watch.FakeWatcher, context.Context) {
 	t.Helper()
 	inf := slimInformer(t, lw)
-	h, err := newHub([]toolscache.SharedIndexInformer{inf})
+	h, err := newHub([]informer{inf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +131,7 @@ func runningHub(t *testing.T, lw *scriptLW) (*hub, *watch.FakeWatcher, context.C
 }
 
 // storeKeys returns the keys of the informers' stores.
-func storeKeys(infs []toolscache.SharedIndexInformer) map[string]bool {
+func storeKeys(infs []informer) map[string]bool {
 	out := map[string]bool{}
 	for _, inf := range infs {
 		for _, k := range inf.GetStore().ListKeys() {
@@ -294,7 +292,6 @@ func TestAttackHub_StartTwiceIsRefused(t *testing.T) {
 func TestAttackHub_RelistWhileJoiningThroughShardFilter(t *testing.T) {
 	sh, _ := shard.New(0, 2)
 	f := shard.NewFilter(sh, func(runtime.Object) (bool, error) { return true, nil }, logr.Discard())
-	newInf := withoutIndexers(f.NewInformer)
 	var nss []string
 	for i := 0; len(nss) < 40; i++ {
 		nss = append(nss, fmt.Sprintf("ns-%d", i))
@@ -307,11 +304,8 @@ func TestAttackHub_RelistWhileJoiningThroughShardFilter(t *testing.T) {
 	}
 	for iter := range 10 {
 		lw := newScriptLW(items)
-		inf := newInf(lw, &metav1.PartialObjectMetadata{TypeMeta: secretType}, 0, toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
-		if err := inf.SetTransform(slim); err != nil {
-			t.Fatal(err)
-		}
-		h, err := newHub([]toolscache.SharedIndexInformer{inf})
+		inf := slimInformer(t, f.ListWatch(lw, &metav1.PartialObjectMetadata{TypeMeta: secretType}))
+		h, err := newHub([]informer{inf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,14 +491,13 @@ func TestAttackHub_ReplayOfOwnWriteCostsOneReconcile(t *testing.T) {
 func BenchmarkAttackHub_StoredIn(b *testing.B) {
 	for _, nns := range []int{1, 50, 500} {
 		b.Run(fmt.Sprint(nns), func(b *testing.B) {
-			infs := map[string]toolscache.SharedIndexInformer{}
+			infs := map[string]informer{}
 			for n := range nns {
 				var items []metav1.PartialObjectMetadata
 				for i := range 20000 / nns {
 					items = append(items, secretMeta(fmt.Sprintf("ns-%d", n), fmt.Sprintf("s%d", i), "1"))
 				}
-				inf := toolscache.NewSharedIndexInformer(&fakeLW{items: items, w: watch.NewFake()}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})
-				_ = inf.SetTransform(slim)
+				inf := newCompact(&fakeLW{items: items, w: watch.NewFake()}, "Secret", "bench")
 				stop := make(chan struct{})
 				b.Cleanup(func() { close(stop) })
 				go inf.Run(stop)
@@ -538,7 +531,7 @@ func TestAttackHub_AnEarlySourceGetsTheFirstListFromTheStore(t *testing.T) {
 	}
 	lw := newScriptLW(items)
 	inf := slimInformer(t, lw)
-	h, err := newHub([]toolscache.SharedIndexInformer{inf})
+	h, err := newHub([]informer{inf})
 	if err != nil {
 		t.Fatal(err)
 	}

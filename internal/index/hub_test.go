@@ -66,7 +66,7 @@ func newTestIndex(t *testing.T, items []metav1.PartialObjectMetadata) (*Index, *
 	}
 	hubs := map[string]*hub{}
 	for _, k := range kinds {
-		infs := []toolscache.SharedIndexInformer{}
+		infs := []informer{}
 		if k.Kind == "Secret" {
 			infs = append(infs, inf)
 		}
@@ -218,17 +218,5 @@ func TestHubSourceLeavesWithItsController(t *testing.T) {
 	eventually(t, "a running source to see the create", func() bool { return keep.count("after") >= 1 })
 	if r.count("after") != 0 {
 		t.Fatal("a stopped controller's source was handed an event")
-	}
-}
-
-// TestIndexInformersHaveNoIndexers: the index looks objects up by key
-// only, so its informers hold none of the indexes controller-runtime asks
-// for (its namespace index holds each key once more).
-func TestIndexInformersHaveNoIndexers(t *testing.T) {
-	newInformer := withoutIndexers(toolscache.NewSharedIndexInformer)
-	inf := newInformer(&fakeLW{w: watch.NewFake()}, &metav1.PartialObjectMetadata{}, 0,
-		toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
-	if got := inf.GetIndexer().GetIndexers(); len(got) != 0 {
-		t.Fatalf("the index's informer has indexers %v, want none", got)
 	}
 }

@@ -1,9 +1,10 @@
 // Package index knows which Secrets, ConfigMaps and ServiceAccounts exist,
 // and at which resourceVersion, in the namespaces the manager watches, while keeping
-// nothing else of them: controller-runtime caches (one per watched
-// namespace) of metadata-only informers whose transform drops everything but the name, namespace and
-// resourceVersion (cert-manager's memory-management design does the same
-// with client-go's pieces). It is what tells the reconciler whether a
+// nothing else of them: client-go reflectors list and watch their metadata
+// into compact stores (compact.go) that keep a name and a version per
+// object, about 55 bytes, where an informer of metadata keeps about 180
+// (cert-manager's memory-management design also keeps only the metadata of
+// the Secrets it does not manage). It is what tells the reconciler whether a
 // target name is free and whether the inputs of a token changed since it
 // was issued, without an API request and without caching any Secret's
 // data. Its watches are the controller's Secret and ConfigMap event
@@ -20,18 +21,18 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -51,11 +52,10 @@ var (
 // Index is the metadata index. Start it (it is a manager.Runnable) before
 // reading from it; its sources wait for it to sync.
 type Index struct {
-	caches []cache.Cache
+	informers []*compact
 	// stored returns the version of object key of kind that the
 	// informer's store holds, and whether it exists (exists with an empty
-	// version: it cannot tell). It reads the informers' stores directly:
-	// the cache's own Get would copy each entry into a PartialObjectMetadata.
+	// version: it cannot tell).
 	stored func(kind string, key types.NamespacedName) (rv string, exists bool)
 	// hubs hand each kind's events to the sources, by kind.
 	hubs map[string]*hub
@@ -88,32 +88,26 @@ type heldEvent struct {
 
 // Options configure the index.
 type Options struct {
-	Scheme *runtime.Scheme
 	// Namespaces restricts the index to these namespaces; all when empty
 	// or when it names "". Each is watched once, however often named.
 	Namespaces []string
-	// NewInformer, when set, creates the index's informers (a shard's,
-	// internal/shard).
-	NewInformer func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer
+	// ListWatch, when set, wraps the list and watch of each kind (a
+	// shard's, internal/shard), for objects like obj.
+	ListWatch func(lw toolscache.ListerWatcher, obj runtime.Object) toolscache.ListerWatcher
 }
 
-// New creates the index.
+// resources are the API resources of kinds.
+var resources = map[string]string{"Secret": "secrets", "ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts"}
+
+// New creates the index: a compact informer per kind and watched namespace.
 func New(cfg *rest.Config, o Options) (*Index, error) {
-	newInformer := o.NewInformer
-	if newInformer == nil {
-		newInformer = toolscache.NewSharedIndexInformer
-	}
-	newInformer = withoutIndexers(newInformer)
-	// The informers the caches create, by kind and namespace ("" for all
-	// namespaces), all of them in this function: their hubs hand their
-	// events on, and lookups read the store of the key's namespace only.
-	informers := map[string]map[string]toolscache.SharedIndexInformer{}
+	// The informers by kind and namespace ("" for all namespaces): their
+	// hubs hand their events on, and lookups read the store of the key's
+	// namespace only.
+	informers := map[string]map[string]informer{}
 	for _, t := range kinds {
-		informers[t.Kind] = map[string]toolscache.SharedIndexInformer{}
+		informers[t.Kind] = map[string]informer{}
 	}
-	// One cache per namespace (what controller-runtime's multi-namespace
-	// cache makes too), so that each informer is known by its namespace;
-	// they share one HTTP client and one REST mapper.
 	namespaces := slices.Compact(slices.Sorted(slices.Values(o.Namespaces)))
 	if len(namespaces) == 0 || namespaces[0] == "" {
 		namespaces = []string{""}
@@ -122,51 +116,46 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
-	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	mcfg := rest.CopyConfig(cfg)
+	mcfg.NegotiatedSerializer = nil
+	mc, err := metadata.NewForConfigAndClient(mcfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("creating the metadata index: %w", err)
 	}
-	var caches []cache.Cache
-	for _, ns := range namespaces {
-		opts := cache.Options{Scheme: o.Scheme, HTTPClient: httpClient, Mapper: mapper, DefaultTransform: slim,
-			NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-				inf := newInformer(lw, obj, resync, idx)
-				// Called from GetInformer below, one kind at a time.
-				informers[obj.GetObjectKind().GroupVersionKind().Kind][ns] = inf
-				return inf
-			}}
-		if ns != "" {
-			opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
-		}
-		c, err := cache.New(cfg, opts)
-		if err != nil {
-			return nil, fmt.Errorf("creating the metadata index: %w", err)
-		}
-		for _, t := range kinds {
-			// Before the cache starts, this creates the informer and returns.
-			if _, err := c.GetInformer(context.Background(), &metav1.PartialObjectMetadata{TypeMeta: t}); err != nil {
-				return nil, fmt.Errorf("creating the %s index: %w", t.Kind, err)
-			}
-		}
-		caches = append(caches, c)
-	}
-	hubs := map[string]*hub{}
+	x := newIndex(func(kind string, key types.NamespacedName) (string, bool) {
+		return storedIn(informers[kind], key)
+	}, map[string]*hub{})
 	for _, t := range kinds {
-		var infs []toolscache.SharedIndexInformer
+		var infs []informer
 		for _, ns := range namespaces {
-			infs = append(infs, informers[t.Kind][ns])
+			res := mc.Resource(schema.GroupVersionResource{Version: "v1", Resource: resources[t.Kind]}).Namespace(ns)
+			var lw toolscache.ListerWatcher = &toolscache.ListWatch{
+				ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+					return res.List(ctx, opts)
+				},
+				WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+					opts.Watch = true
+					return res.Watch(ctx, opts)
+				},
+			}
+			if o.ListWatch != nil {
+				lw = o.ListWatch(lw, &metav1.PartialObjectMetadata{TypeMeta: t})
+			}
+			desc := t.Kind + " in all namespaces"
+			if ns != "" {
+				desc = t.Kind + " in namespace " + ns
+			}
+			inf := newCompact(lw, t.Kind, desc)
+			informers[t.Kind][ns] = inf
+			infs = append(infs, inf)
+			x.informers = append(x.informers, inf)
 		}
 		h, err := newHub(infs)
 		if err != nil {
 			return nil, fmt.Errorf("watching the %s index: %w", t.Kind, err)
 		}
-		hubs[t.Kind] = h
+		x.hubs[t.Kind] = h
 	}
-	stored := func(kind string, key types.NamespacedName) (string, bool) {
-		return storedIn(informers[kind], key)
-	}
-	x := newIndex(stored, hubs)
-	x.caches = caches
 	return x, nil
 }
 
@@ -175,16 +164,6 @@ func New(cfg *rest.Config, o Options) (*Index, error) {
 func newIndex(stored func(kind string, key types.NamespacedName) (string, bool), hubs map[string]*hub) *Index {
 	return &Index{stored: stored, hubs: hubs, written: map[types.NamespacedName]string{}, inflight: map[types.NamespacedName][]heldEvent{},
 		own: map[types.NamespacedName]string{}, before: map[types.NamespacedName]string{}}
-}
-
-// withoutIndexers creates informers with newInformer, without the indexes
-// asked for (controller-runtime's namespace index): the index only looks
-// objects up by key, and the namespace index holds each key once more,
-// about 75 bytes per object.
-func withoutIndexers(newInformer func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer) func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer {
-	return func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, _ toolscache.Indexers) toolscache.SharedIndexInformer {
-		return newInformer(lw, obj, resync, toolscache.Indexers{})
-	}
 }
 
 // slim keeps only what the index needs of an object (an entry).
@@ -199,16 +178,18 @@ func slim(obj any) (any, error) {
 // Start starts the informers and blocks until ctx ends.
 func (x *Index) Start(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for _, c := range x.caches {
-		g.Go(func() error { return c.Start(ctx) })
+	for _, c := range x.informers {
+		g.Go(func() error { c.Run(ctx.Done()); return nil })
 	}
 	return g.Wait()
 }
 
 // WaitForCacheSync waits until the informers have listed.
 func (x *Index) WaitForCacheSync(ctx context.Context) bool {
-	for _, c := range x.caches {
-		if !c.WaitForCacheSync(ctx) {
+	for _, c := range x.informers {
+		select {
+		case <-c.listed:
+		case <-ctx.Done():
 			return false
 		}
 	}
@@ -222,7 +203,7 @@ func (x *Index) lookup(t metav1.TypeMeta, key types.NamespacedName) (string, boo
 // storedIn returns the version of key in the store of the informer of its
 // namespace (or of all namespaces) in infs, and whether it exists. A
 // namespace infs has no informer for holds nothing.
-func storedIn(infs map[string]toolscache.SharedIndexInformer, key types.NamespacedName) (string, bool) {
+func storedIn(infs map[string]informer, key types.NamespacedName) (string, bool) {
 	inf, ok := infs[key.Namespace]
 	if !ok {
 		if inf, ok = infs[""]; !ok {
@@ -234,7 +215,7 @@ func storedIn(infs map[string]toolscache.SharedIndexInformer, key types.Namespac
 		// that callers read it.
 		return "", true
 	}
-	obj, exists, err := inf.GetIndexer().GetByKey(key.Namespace + "/" + key.Name)
+	obj, exists, err := inf.GetStore().GetByKey(key.Namespace + "/" + key.Name)
 	if err != nil {
 		return "", true
 	}

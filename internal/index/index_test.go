@@ -88,9 +88,9 @@ func (c countedInformer) HasSynced() bool {
 	return c.SharedIndexInformer.HasSynced()
 }
 
-func (c countedInformer) GetIndexer() toolscache.Indexer {
+func (c countedInformer) GetStore() toolscache.Store {
 	c.calls.Add(1)
-	return c.SharedIndexInformer.GetIndexer()
+	return c.SharedIndexInformer.GetStore()
 }
 
 // TestLookupReadsOnlyTheInformerOfTheKeysNamespace: with one informer per
@@ -101,7 +101,7 @@ func TestLookupReadsOnlyTheInformerOfTheKeysNamespace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var others atomic.Int64
-	infs := map[string]toolscache.SharedIndexInformer{}
+	infs := map[string]informer{}
 	for i, ns := range []string{"team-a", "team-b", "team-c"} {
 		lw := &fakeLW{items: []metav1.PartialObjectMetadata{secretMeta(ns, "s", fmt.Sprint(i+1))}, w: watch.NewFake()}
 		inf := toolscache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})

@@ -179,10 +179,16 @@ func b2f(b bool) float64 {
 // NewInformer is a cache.Options.NewInformer: the informer lists and
 // watches only the shard's objects.
 func (f *Filter) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
+	return toolscache.NewSharedIndexInformer(f.ListWatch(lw, obj), obj, resync, indexers)
+}
+
+// ListWatch returns lw restricted to the shard, for objects like obj, when
+// there are shards; lw itself otherwise.
+func (f *Filter) ListWatch(lw toolscache.ListerWatcher, obj runtime.Object) toolscache.ListerWatcher {
 	if !f.shard.Sharded() {
-		return toolscache.NewSharedIndexInformer(lw, obj, resync, indexers)
+		return lw
 	}
-	return toolscache.NewSharedIndexInformer(f.Wrap(lw, obj), obj, resync, indexers)
+	return f.Wrap(lw, obj)
 }
 
 // Wrap returns lw restricted to the shard, for objects like obj.

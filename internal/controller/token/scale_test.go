@@ -116,7 +116,7 @@ func startControllerWith(t *testing.T, namespaces []string, tune func(*Reconcile
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := index.New(cfg, index.Options{Scheme: testScheme, Namespaces: namespaces})
+	x, err := index.New(cfg, index.Options{Namespaces: namespaces})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if idx, err = index.New(cfg, index.Options{Scheme: testScheme}); err != nil {
+	if idx, err = index.New(cfg, index.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
