@@ -26,10 +26,11 @@ type informer interface {
 // client-go's Reflector lists and watches into it, and it hands the events
 // to one handler (the kind's hub). A SharedIndexInformer keeps, per
 // object, its key, a map slot in its store and the object (an entry),
-// about 180 bytes, and a DeltaFIFO that holds every object once more while
-// the first list is handed on; this keeps, per namespace, a map from name
-// to version, about 55 bytes per object, and needs no queue: the hub's
-// handler only queues the event for each subscriber.
+// about 140 to 180 bytes, and a DeltaFIFO that holds every object once
+// more while the first list is handed on; this keeps one map from
+// "namespace/name" to version, about 70 bytes per object however few
+// objects a namespace has, and needs no queue: the hub's handler only
+// queues the event for each subscriber. It does not resync.
 //
 // The objects its store hands out (List, Get, and the events) are entries
 // made on the spot.
@@ -38,17 +39,21 @@ type compact struct {
 	reflector *toolscache.Reflector
 
 	mu sync.RWMutex
-	// versions holds, per namespace (interned) and name, the version of
-	// each object, when it is a decimal number without leading zeros, as
+	// versions holds, by "namespace/name", the version of each object, when it is a decimal number without leading zeros, as
 	// every version of an API server on etcd is; 0 when it is not, in odd.
-	versions map[string]map[string]uint64
-	odd      map[string]string // by "namespace/name"
+	// One map for all namespaces: a map per namespace
+	// would cost more than its objects in the many namespaces that hold
+	// one or two (their default ServiceAccount, their kube-root-ca.crt
+	// ConfigMap), and a key of two strings takes a larger map slot.
+	versions map[string]uint64
+	odd      map[string]string
 	handler  toolscache.ResourceEventHandler
 	// listed is closed once the first list has been stored and handed on.
 	listed   chan struct{}
 	isListed bool
 	started  bool
-	// lastRV is the last version the reflector handed in.
+	// lastRV is the last version the reflector handed in (cache.Store's
+	// LastStoreSyncResourceVersion; the index does not use it).
 	lastRV string
 }
 
@@ -60,7 +65,7 @@ var (
 
 // newCompact returns a compact informer of the objects lw lists, of kind.
 func newCompact(lw toolscache.ListerWatcher, kind, description string) *compact {
-	c := &compact{kind: kind, versions: map[string]map[string]uint64{}, odd: map[string]string{}, listed: make(chan struct{})}
+	c := &compact{kind: kind, versions: map[string]uint64{}, odd: map[string]string{}, listed: make(chan struct{})}
 	c.reflector = toolscache.NewReflectorWithOptions(lw, &metav1.PartialObjectMetadata{}, c, toolscache.ReflectorOptions{
 		Name: "index " + description, TypeDescription: kind + " metadata",
 	})
@@ -141,54 +146,48 @@ func entryOf(obj any) *entry {
 	return nil
 }
 
-// getLocked returns the version of namespace/name and whether it is held.
-func (c *compact) getLocked(namespace, name string) (string, bool) {
-	n, ok := c.versions[namespace][name]
+// split returns the namespace and name of key.
+func split(key string) (namespace, name string) {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return key[:i], key[i+1:]
+	}
+	return "", key
+}
+
+// getLocked returns the version of k and whether it is held.
+func (c *compact) getLocked(k string) (string, bool) {
+	n, ok := c.versions[k]
 	if !ok {
 		return "", false
 	}
 	if n == 0 {
-		return c.odd[namespace+"/"+name], true
+		return c.odd[k], true
 	}
 	return strconv.FormatUint(n, 10), true
 }
 
 // setLocked stores e; it returns the version held before, if any.
 func (c *compact) setLocked(e *entry) (old string, existed bool) {
-	old, existed = c.getLocked(e.namespace, e.name)
-	names := c.versions[e.namespace]
-	if names == nil {
-		names = map[string]uint64{}
-		c.versions[e.namespace] = names
-	}
-	name := e.name
-	if !existed {
-		// Keep no decoding buffer alive through the name.
-		name = strings.Clone(name)
-	}
+	k := keyOf(e.namespace, e.name)
+	old, existed = c.getLocked(k)
 	n, ok := canonical(e.rv)
 	if ok {
-		delete(c.odd, e.namespace+"/"+e.name)
+		delete(c.odd, k)
 	} else {
-		c.odd[e.namespace+"/"+e.name] = e.rv
+		c.odd[k] = e.rv
 	}
-	names[name] = n
+	c.versions[k] = n
 	return old, existed
 }
 
-// deleteLocked removes namespace/name; it returns the version it held.
-func (c *compact) deleteLocked(namespace, name string) (string, bool) {
-	old, existed := c.getLocked(namespace, name)
-	if !existed {
-		return "", false
+// deleteLocked removes k; it returns whether it was held.
+func (c *compact) deleteLocked(k string) bool {
+	if _, ok := c.versions[k]; !ok {
+		return false
 	}
-	names := c.versions[namespace]
-	delete(names, name)
-	if len(names) == 0 {
-		delete(c.versions, namespace)
-	}
-	delete(c.odd, namespace+"/"+name)
-	return old, true
+	delete(c.versions, k)
+	delete(c.odd, k)
+	return true
 }
 
 // emit hands an event to the handler, unless the handler has nobody to
@@ -240,7 +239,7 @@ func (c *compact) Delete(obj any) error {
 		return nil
 	}
 	c.mu.Lock()
-	_, existed := c.deleteLocked(e.namespace, e.name)
+	existed := c.deleteLocked(keyOf(e.namespace, e.name))
 	c.lastRV = e.rv
 	c.mu.Unlock()
 	if existed {
@@ -252,71 +251,71 @@ func (c *compact) Delete(obj any) error {
 // Replace stores list in place of what is held (a list, or a re-list after
 // a watch ended), and hands on what changed: creates, updates of the
 // objects whose version changed, and, for the objects gone, deletes whose
-// final state is unknown, as a SharedIndexInformer does.
+// final state is unknown, as a SharedIndexInformer does. An object listed
+// twice (no API server does) counts as its last listing.
 func (c *compact) Replace(list []any, rv string) error {
 	c.mu.Lock()
 	c.lastRV = rv
-	before := c.versions
-	beforeOdd := c.odd
-	c.versions, c.odd = map[string]map[string]uint64{}, map[string]string{}
+	before, beforeOdd := c.versions, c.odd
+	c.versions, c.odd = make(map[string]uint64, len(list)), map[string]string{}
 	initial := !c.isListed
 	// With nobody to hand events to (a start: the hub's subscribers join
 	// once the first list is in), none are made. One who joins meanwhile
 	// is handed the store, which it reads after this Replace.
 	quiet := c.idleLocked()
-	type change struct {
-		e   *entry
-		old string
-		was bool
+	versionIn := func(m map[string]uint64, odd map[string]string, k string) (string, bool) {
+		n, ok := m[k]
+		if ok && n == 0 {
+			return odd[k], true
+		}
+		return strconv.FormatUint(n, 10), ok
 	}
-	var changes []change
 	for _, obj := range list {
-		e := entryOf(obj)
-		if e == nil {
-			continue
-		}
-		if _, dup := c.getLocked(e.namespace, e.name); dup {
+		if e := entryOf(obj); e != nil {
 			c.setLocked(e)
-			continue
 		}
-		old, was := "", false
-		if n, ok := before[e.namespace][e.name]; ok {
-			was = true
-			old = strconv.FormatUint(n, 10)
-			if n == 0 {
-				old = beforeOdd[e.namespace+"/"+e.name]
+	}
+	var adds, updates []*entry
+	var olds []string
+	var gone []string
+	var goneRV []string
+	if !quiet {
+		for k, n := range c.versions {
+			m, was := before[k]
+			if was && n == m && (n != 0 || c.odd[k] == beforeOdd[k]) {
+				continue
 			}
-			delete(before[e.namespace], e.name)
+			now, _ := c.getLocked(k)
+			ns, name := split(k)
+			e := &entry{name: name, namespace: ns, rv: now}
+			if !was {
+				adds = append(adds, e)
+				continue
+			}
+			old, _ := versionIn(before, beforeOdd, k)
+			updates, olds = append(updates, e), append(olds, old)
 		}
-		c.setLocked(e)
-		if !quiet && (!was || old != e.rv) {
-			changes = append(changes, change{e: e, old: old, was: was})
+		for k := range before {
+			if _, still := c.versions[k]; !still {
+				old, _ := versionIn(before, beforeOdd, k)
+				gone, goneRV = append(gone, k), append(goneRV, old)
+			}
 		}
 	}
 	c.mu.Unlock()
-	for _, ch := range changes {
-		if ch.was {
-			c.emit(func(h toolscache.ResourceEventHandler) {
-				h.OnUpdate(&entry{name: ch.e.name, namespace: ch.e.namespace, rv: ch.old}, ch.e)
-			})
-			continue
-		}
-		c.emit(func(h toolscache.ResourceEventHandler) { h.OnAdd(ch.e, initial) })
+	for _, e := range adds {
+		c.emit(func(h toolscache.ResourceEventHandler) { h.OnAdd(e, initial) })
 	}
-	for ns, names := range before {
-		if quiet {
-			break
-		}
-		for name, n := range names {
-			rv := strconv.FormatUint(n, 10)
-			if n == 0 {
-				rv = beforeOdd[ns+"/"+name]
-			}
-			gone := &entry{name: name, namespace: ns, rv: rv}
-			c.emit(func(h toolscache.ResourceEventHandler) {
-				h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: ns + "/" + name, Obj: gone})
-			})
-		}
+	for i, e := range updates {
+		old := &entry{name: e.name, namespace: e.namespace, rv: olds[i]}
+		c.emit(func(h toolscache.ResourceEventHandler) { h.OnUpdate(old, e) })
+	}
+	for i, k := range gone {
+		ns, name := split(k)
+		obj := &entry{name: name, namespace: ns, rv: goneRV[i]}
+		c.emit(func(h toolscache.ResourceEventHandler) {
+			h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: k, Obj: obj})
+		})
 	}
 	c.mu.Lock()
 	if !c.isListed {
@@ -347,12 +346,11 @@ func (c *compact) LastStoreSyncResourceVersion() string {
 func (c *compact) List() []any {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []any
-	for ns, names := range c.versions {
-		for name := range names {
-			rv, _ := c.getLocked(ns, name)
-			out = append(out, &entry{name: name, namespace: ns, rv: rv})
-		}
+	out := make([]any, 0, len(c.versions))
+	for k := range c.versions {
+		rv, _ := c.getLocked(k)
+		ns, name := split(k)
+		out = append(out, &entry{name: name, namespace: ns, rv: rv})
 	}
 	return out
 }
@@ -361,11 +359,9 @@ func (c *compact) List() []any {
 func (c *compact) ListKeys() []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []string
-	for ns, names := range c.versions {
-		for name := range names {
-			out = append(out, keyOf(ns, name))
-		}
+	out := make([]string, 0, len(c.versions))
+	for k := range c.versions {
+		out = append(out, k)
 	}
 	return out
 }
@@ -388,13 +384,10 @@ func (c *compact) Get(obj any) (any, bool, error) {
 // GetByKey returns the entry of key ("namespace/name", or "name" for a
 // cluster-scoped object).
 func (c *compact) GetByKey(key string) (any, bool, error) {
-	ns, name, err := toolscache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil, false, err
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	rv, ok := c.getLocked(ns, name)
+	rv, ok := c.getLocked(key)
+	ns, name := split(key)
 	if !ok {
 		return nil, false, nil
 	}
