@@ -391,5 +391,5 @@ func (c *compact) GetByKey(key string) (any, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	return &entry{name: name, namespace: intern.Shared.String(ns), rv: rv}, true, nil
+	return &entry{name: name, namespace: ns, rv: rv}, true, nil
 }
