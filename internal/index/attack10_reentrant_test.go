@@ -27,17 +27,13 @@ func (r *reentrant) check(o any) {
 func (r *reentrant) OnAdd(o any, _ bool) { r.check(o) }
 func (r *reentrant) OnUpdate(_, n any)   { r.check(n) }
 func (r *reentrant) OnDelete(o any)      { r.check(o) }
-func (r *reentrant) idle() bool          { _, _, _ = r.c.GetByKey("x/y"); return false }
 
 // TestAttack10_HandlerReadsTheStore: a handler that reads the store from
 // its callbacks does not deadlock (Add, Update, Delete, Replace).
 func TestAttack10_HandlerReadsTheStore(t *testing.T) {
 	c := newCompact(nil, "Secret", "test")
 	r := &reentrant{c: c}
-	r2 := struct {
-		toolscache.ResourceEventHandler
-	}{r}
-	if _, err := c.AddEventHandler(r2); err != nil {
+	if _, err := c.AddEventHandler(r); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})

@@ -204,7 +204,8 @@ func (c *compact) emit(f func(toolscache.ResourceEventHandler)) {
 }
 
 // idleLocked reports whether an event now would reach nobody: no handler,
-// or a hub without subscribers. Called after the store holds the change.
+// or a hub without subscribers. Called after the store holds the change,
+// with c.mu held: the handler's idle must not read the store.
 func (c *compact) idleLocked() bool {
 	if c.handler == nil {
 		return true

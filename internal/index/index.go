@@ -221,7 +221,7 @@ func storedIn(infs map[string]informer, key types.NamespacedName) (string, bool)
 		// that callers read it.
 		return "", true
 	}
-	obj, exists, err := inf.GetStore().GetByKey(key.Namespace + "/" + key.Name)
+	obj, exists, err := inf.GetStore().GetByKey(keyOf(key.Namespace, key.Name))
 	if err != nil {
 		return "", true
 	}
