@@ -101,9 +101,6 @@ func TestAttack10_EnvtestChurnWhileStarting(t *testing.T) {
 	join := func() {
 		v := newView()
 		views = append(views, v)
-		for _, s := range x.hubs {
-			_ = s
-		}
 		src := &hubSource{hub: x.hubs["Secret"], kind: "Secret", h: v.handler(), joined: make(chan struct{})}
 		if err := src.Start(ctx, newQueue(t)); err != nil {
 			t.Fatal(err)

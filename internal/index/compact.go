@@ -154,17 +154,21 @@ func split(key string) (namespace, name string) {
 	return "", key
 }
 
-// getLocked returns the version of k and whether it is held.
-func (c *compact) getLocked(k string) (string, bool) {
-	n, ok := c.versions[k]
+// versionIn returns the version of k in versions and odd (a compact
+// store's maps), and whether it is held.
+func versionIn(versions map[string]uint64, odd map[string]string, k string) (string, bool) {
+	n, ok := versions[k]
 	if !ok {
 		return "", false
 	}
 	if n == 0 {
-		return c.odd[k], true
+		return odd[k], true
 	}
 	return strconv.FormatUint(n, 10), true
 }
+
+// getLocked returns the version of k and whether it is held.
+func (c *compact) getLocked(k string) (string, bool) { return versionIn(c.versions, c.odd, k) }
 
 // setLocked stores e; it returns the version held before, if any.
 func (c *compact) setLocked(e *entry) (old string, existed bool) {
@@ -264,22 +268,12 @@ func (c *compact) Replace(list []any, rv string) error {
 	// once the first list is in), none are made. One who joins meanwhile
 	// is handed the store, which it reads after this Replace.
 	quiet := c.idleLocked()
-	versionIn := func(m map[string]uint64, odd map[string]string, k string) (string, bool) {
-		n, ok := m[k]
-		if ok && n == 0 {
-			return odd[k], true
-		}
-		return strconv.FormatUint(n, 10), ok
-	}
 	for _, obj := range list {
 		if e := entryOf(obj); e != nil {
 			c.setLocked(e)
 		}
 	}
-	var adds, updates []*entry
-	var olds []string
-	var gone []string
-	var goneRV []string
+	var events []func(toolscache.ResourceEventHandler)
 	if !quiet {
 		for k, n := range c.versions {
 			m, was := before[k]
@@ -290,33 +284,26 @@ func (c *compact) Replace(list []any, rv string) error {
 			ns, name := split(k)
 			e := &entry{name: name, namespace: ns, rv: now}
 			if !was {
-				adds = append(adds, e)
+				events = append(events, func(h toolscache.ResourceEventHandler) { h.OnAdd(e, initial) })
 				continue
 			}
 			old, _ := versionIn(before, beforeOdd, k)
-			updates, olds = append(updates, e), append(olds, old)
+			prev := &entry{name: name, namespace: ns, rv: old}
+			events = append(events, func(h toolscache.ResourceEventHandler) { h.OnUpdate(prev, e) })
 		}
 		for k := range before {
-			if _, still := c.versions[k]; !still {
-				old, _ := versionIn(before, beforeOdd, k)
-				gone, goneRV = append(gone, k), append(goneRV, old)
+			if _, still := c.versions[k]; still {
+				continue
 			}
+			old, _ := versionIn(before, beforeOdd, k)
+			ns, name := split(k)
+			gone := toolscache.DeletedFinalStateUnknown{Key: k, Obj: &entry{name: name, namespace: ns, rv: old}}
+			events = append(events, func(h toolscache.ResourceEventHandler) { h.OnDelete(gone) })
 		}
 	}
 	c.mu.Unlock()
-	for _, e := range adds {
-		c.emit(func(h toolscache.ResourceEventHandler) { h.OnAdd(e, initial) })
-	}
-	for i, e := range updates {
-		old := &entry{name: e.name, namespace: e.namespace, rv: olds[i]}
-		c.emit(func(h toolscache.ResourceEventHandler) { h.OnUpdate(old, e) })
-	}
-	for i, k := range gone {
-		ns, name := split(k)
-		obj := &entry{name: name, namespace: ns, rv: goneRV[i]}
-		c.emit(func(h toolscache.ResourceEventHandler) {
-			h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: k, Obj: obj})
-		})
+	for _, f := range events {
+		c.emit(f)
 	}
 	c.mu.Lock()
 	if !c.isListed {
